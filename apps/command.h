@@ -1,0 +1,18 @@
+// Shared plumbing of the `shapediff` command: each subcommand file registers itself on the
+// CLI11 app; main() maps exceptions to one-line errors and exit codes (2 = bad input).
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+namespace shapediff::apps {
+
+// A subcommand's work; runs after parsing, inside main's error handling.
+using Action = std::function<int()>;
+
+// Registers `shapediff scheduler ...`; `action` is set to the chosen leaf's work.
+void add_scheduler_command(CLI::App& app, Action& action);
+
+}  // namespace shapediff::apps
