@@ -14,5 +14,9 @@ using Action = std::function<int()>;
 
 // Registers `shapediff scheduler ...`; `action` is set to the chosen leaf's work.
 void add_scheduler_command(CLI::App& app, Action& action);
+// `shapediff data make|import|scan|info`.
+void add_data_command(CLI::App& app, Action& action);
+// `shapediff convert IN OUT`.
+void add_convert_command(CLI::App& app, Action& action);
 
 }  // namespace shapediff::apps

@@ -9,6 +9,34 @@
 #include "apps/command.h"
 #include "shapediff/config.h"
 
+namespace {
+
+// CLI11 reports a mistyped subcommand as "A subcommand is required"; name the word instead.
+std::string unknown_command_message(CLI::App& app, int argc, char** argv, const std::string& fallback) {
+  CLI::App* level = &app;
+  std::string path = "shapediff";
+  for (int i = 1; i < argc; ++i) {
+    const std::string token = argv[i];
+    if (token.empty() || token[0] == '-') break;
+    const auto subs = level->get_subcommands([](CLI::App*) { return true; });
+    if (subs.empty()) break;
+    CLI::App* next = nullptr;
+    std::string names;
+    for (auto* sub : subs) {
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+      if (sub->get_name() == token) next = sub;
+    }
+    if (next == nullptr) {
+      return "unknown command '" + token + "' for '" + path + "' (choose from: " + names + ")";
+    }
+    level = next;
+    path += " " + token;
+  }
+  return fallback;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"shapediff: diffusion models for 3D shapes (points, voxels, meshes) and images"};
   app.set_version_flag("--version", std::string("shapediff ") + SHAPEDIFF_VERSION);
@@ -16,13 +44,16 @@ int main(int argc, char** argv) {
   app.fallthrough();
 
   shapediff::apps::Action action;
+  shapediff::apps::add_data_command(app, action);
+  shapediff::apps::add_convert_command(app, action);
   shapediff::apps::add_scheduler_command(app, action);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    std::cerr << "shapediff: error: " << e.what() << "\n";
+    std::cerr << "shapediff: error: " << unknown_command_message(app, argc, argv, e.what())
+              << "\n";
     return 2;
   }
   if (!action) {

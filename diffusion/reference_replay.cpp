@@ -133,14 +133,15 @@ void require_value(const json& v, const std::string& key, const std::string& acc
   }
 }
 
-// How the initial sample and the noise formulas are evaluated. Most cases match the reference
-// within 1e-4 either way and use Float64 (computed in float64, rounded once at the end).
-// ScoreSdeVe uses Float32, the generator's own arithmetic: a float32 index tensor on the CPU,
-// every scalar product and sum rounded to float32 in Python's left-to-right order (p*i + q;
-// r*i + s*k + u) and torch's float32 sin kernel. That case is chaotic: with sigma_max 50 one
-// predictor step multiplies a difference by up to g^2 * b * c (about 170), so a single
-// last-bit difference in the initial sample or in one noise draw changes the final values by
-// O(1); only this bit-for-bit evaluation reproduces them.
+// How the initial sample and the noise formulas are evaluated. A float32 replay uses the
+// generator's own arithmetic: a float32 index tensor on the CPU, every scalar product and sum
+// rounded to float32 in Python's left-to-right order (p*i + q; r*i + s*k + u) and torch's
+// float32 sin kernel. Most cases match within 1e-4 either way, but the score-SDE case is
+// chaotic: with sigma_max 50 one predictor step multiplies a difference by up to g^2 * b * c
+// (about 170), so a single last-bit difference in the initial sample or in one noise draw
+// changes its final values by O(1); only this bit-for-bit evaluation reproduces them. A float64
+// replay evaluates the formulas in float64 (it checks the samplers in double precision and is
+// not expected to reproduce that chaotic case).
 enum class FormulaPrecision { Float64, Float32 };
 
 torch::Tensor formula_index(int64_t n, FormulaPrecision precision) {
@@ -327,8 +328,8 @@ std::vector<ReplayResult> replay_reference(const json& doc, const ReplayOptions&
       check.values("init_noise_sigma", torch::tensor({sampler->init_noise_sigma()}), {ref});
     }
 
-    const auto precision = rc.kind == SamplerKind::ScoreSdeVe ? FormulaPrecision::Float32
-                                                              : FormulaPrecision::Float64;
+    const auto precision = opt.dtype == torch::kFloat32 ? FormulaPrecision::Float32
+                                                        : FormulaPrecision::Float64;
     FormulaNoise noise([&](int64_t call, const torch::Tensor& index) {
       // FormulaNoise hands a float64 index; its integers are exact in float32 too.
       const auto i = index.to(precision == FormulaPrecision::Float32 ? torch::kFloat32
@@ -367,7 +368,7 @@ std::vector<ReplayResult> replay_reference(const json& doc, const ReplayOptions&
     } else if (rc.kind == SamplerKind::RePaint) {
       auto& repaint = dynamic_cast<RePaintSampler&>(*sampler);
       // The known image is the initial formula at half scale; the mask keeps index 1 < 2.
-      const auto known = initial_values(k, shape, 0.5, opt);
+      const auto known = initial_values(k, shape, 0.5, opt, precision);
       auto mask = torch::zeros(shape, torch::TensorOptions().dtype(opt.dtype).device(opt.device));
       if (shape.size() >= 2) mask.narrow(1, 0, std::min<int64_t>(2, shape[1])).fill_(1.0);
       repaint.set_known(known, mask);

@@ -7,6 +7,7 @@ packages=(
   cmake g++ make ccache pkg-config
   libtorch-dev libopenblas0-pthread   # LibTorch; OpenBLAS so GEMM is not reference BLAS
   libeigen3-dev libcgal-dev           # reconstruction, virtual scans
+  libcgal-demo                        # CGAL's example meshes (real test and demo data)
   libopen3d-dev xvfb xauth            # viewer (headless under Xvfb)
   nlohmann-json3-dev libcli11-dev libpng-dev zlib1g-dev libstb-dev
   libgtest-dev libgmock-dev libbenchmark-dev
