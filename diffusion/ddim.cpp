@@ -8,21 +8,6 @@
 #include <torch/torch.h>
 
 namespace shapediff::diffusion {
-namespace {
-
-std::vector<double> widen(const torch::Tensor& table) {
-  const auto t = table.to(torch::kFloat64).contiguous();
-  return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
-}
-
-std::string shape_string(at::IntArrayRef sizes) {
-  std::string s = "[";
-  for (size_t i = 0; i < sizes.size(); ++i) s += (i ? "," : "") + std::to_string(sizes[i]);
-  return s + "]";
-}
-
-}  // namespace
-
 DdimUpdate ddim_update(const torch::Tensor& model_output, const torch::Tensor& x,
                        Prediction prediction, double a_t, double a_prev, double eta,
                        std::optional<double> clip_range) {
@@ -70,7 +55,7 @@ DDIMSampler::DDIMSampler(const ScheduleConfig& schedule, const SamplerOptions& o
        << options_.eta;
     throw std::invalid_argument(os.str());
   }
-  alphas_cumprod_ = widen(schedule_.alphas_cumprod());
+  alphas_cumprod_ = detail::table_values(schedule_.alphas_cumprod());
   final_alpha_cumprod_ = options_.set_alpha_to_one ? 1.0 : alphas_cumprod_.front();
 }
 
@@ -97,8 +82,8 @@ StepOutput DDIMSampler::step(const torch::Tensor& model_output, const torch::Ten
     throw std::runtime_error("DDIM: set_timesteps(n) must be called before step");
   }
   if (model_output.sizes() != x.sizes()) {
-    throw std::invalid_argument("DDIM: model_output shape " + shape_string(model_output.sizes()) +
-                                " differs from sample shape " + shape_string(x.sizes()));
+    throw std::invalid_argument("DDIM: model_output shape " + detail::shape_string(model_output.sizes()) +
+                                " differs from sample shape " + detail::shape_string(x.sizes()));
   }
   const int64_t T = schedule_.num_train_timesteps();
   const double tv = timestep_value(t);

@@ -7,25 +7,10 @@
 #include <torch/torch.h>
 
 namespace shapediff::diffusion {
-namespace {
-
-std::vector<double> widen(const torch::Tensor& table) {
-  const auto t = table.to(torch::kFloat64).contiguous();
-  return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
-}
-
-std::string shape_string(at::IntArrayRef sizes) {
-  std::string s = "[";
-  for (size_t i = 0; i < sizes.size(); ++i) s += (i ? "," : "") + std::to_string(sizes[i]);
-  return s + "]";
-}
-
-}  // namespace
-
 DDPMSampler::DDPMSampler(const ScheduleConfig& schedule, const SamplerOptions& options)
     : Sampler(NoiseSchedule(schedule)), options_(options) {
   options_.validate();
-  alphas_cumprod_ = widen(schedule_.alphas_cumprod());
+  alphas_cumprod_ = detail::table_values(schedule_.alphas_cumprod());
 }
 
 void DDPMSampler::set_timesteps(int64_t n) {
@@ -51,8 +36,8 @@ StepOutput DDPMSampler::step(const torch::Tensor& model_output, const torch::Ten
     throw std::runtime_error("DDPM: set_timesteps(n) must be called before step");
   }
   if (model_output.sizes() != x.sizes()) {
-    throw std::invalid_argument("DDPM: model_output shape " + shape_string(model_output.sizes()) +
-                                " differs from sample shape " + shape_string(x.sizes()));
+    throw std::invalid_argument("DDPM: model_output shape " + detail::shape_string(model_output.sizes()) +
+                                " differs from sample shape " + detail::shape_string(x.sizes()));
   }
   const int64_t T = schedule_.num_train_timesteps();
   const double tv = timestep_value(t);

@@ -11,12 +11,6 @@ namespace {
 
 constexpr double kKarrasRho = 7.0;
 
-std::string shape_string(at::IntArrayRef sizes) {
-  std::string s = "[";
-  for (size_t i = 0; i < sizes.size(); ++i) s += (i ? "," : "") + std::to_string(sizes[i]);
-  return s + "]";
-}
-
 // np.interp(x, arange(T), table): clamped at both ends, exact at the nodes.
 double interp_sigma(const std::vector<float>& table, double x) {
   const auto last = static_cast<int64_t>(table.size()) - 1;
@@ -148,8 +142,8 @@ torch::Tensor checked_model_output(const char* sampler, const torch::Tensor& mod
   }
   if (model_output.sizes() != x.sizes()) {
     throw std::invalid_argument(std::string(sampler) + ": model_output shape " +
-                                shape_string(model_output.sizes()) +
-                                " differs from sample shape " + shape_string(x.sizes()));
+                                detail::shape_string(model_output.sizes()) +
+                                " differs from sample shape " + detail::shape_string(x.sizes()));
   }
   return model_output.scalar_type() == x.scalar_type() ? model_output
                                                        : model_output.to(x.scalar_type());

@@ -12,17 +12,6 @@
 namespace shapediff::diffusion {
 namespace {
 
-std::vector<double> widen(const torch::Tensor& table) {
-  const auto t = table.to(torch::kFloat64).contiguous();
-  return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
-}
-
-std::string shape_string(at::IntArrayRef sizes) {
-  std::string s = "[";
-  for (size_t i = 0; i < sizes.size(); ++i) s += (i ? "," : "") + std::to_string(sizes[i]);
-  return s + "]";
-}
-
 bool broadcasts_to(at::IntArrayRef from, at::IntArrayRef to) {
   if (from.size() > to.size()) return false;
   const size_t lead = to.size() - from.size();
@@ -43,8 +32,8 @@ RePaintSampler::RePaintSampler(const ScheduleConfig& schedule, const SamplerOpti
        << options_.eta;
     throw std::invalid_argument(os.str());
   }
-  alphas_cumprod_ = widen(schedule_.alphas_cumprod());
-  betas_ = widen(schedule_.betas());
+  alphas_cumprod_ = detail::table_values(schedule_.alphas_cumprod());
+  betas_ = detail::table_values(schedule_.betas());
 }
 
 void RePaintSampler::set_timesteps(int64_t n) {
@@ -100,9 +89,9 @@ void RePaintSampler::fit_known_to(const torch::Tensor& x) {
   }
   if (!broadcasts_to(known_input_.sizes(), x.sizes()) ||
       !broadcasts_to(mask_input_.sizes(), x.sizes())) {
-    throw std::invalid_argument("RePaint: known values " + shape_string(known_input_.sizes()) +
-                                " and mask " + shape_string(mask_input_.sizes()) +
-                                " must broadcast to the sample shape " + shape_string(x.sizes()));
+    throw std::invalid_argument("RePaint: known values " + detail::shape_string(known_input_.sizes()) +
+                                " and mask " + detail::shape_string(mask_input_.sizes()) +
+                                " must broadcast to the sample shape " + detail::shape_string(x.sizes()));
   }
   // Dense copies in x's layout: broadcasting inside every step's arithmetic is several times
   // slower than plain elementwise work.
@@ -138,8 +127,8 @@ StepOutput RePaintSampler::step(const torch::Tensor& model_output, const torch::
   const int64_t ti = train_step(t, "step");
   if (model_output.sizes() != x.sizes()) {
     throw std::invalid_argument("RePaint: model_output shape " +
-                                shape_string(model_output.sizes()) +
-                                " differs from sample shape " + shape_string(x.sizes()));
+                                detail::shape_string(model_output.sizes()) +
+                                " differs from sample shape " + detail::shape_string(x.sizes()));
   }
   fit_known_to(x);
 

@@ -122,6 +122,21 @@ torch::Tensor spaced_timesteps(int64_t T, int64_t n, Spacing spacing, int64_t st
   return torch::tensor(ts, torch::kFloat64);
 }
 
+namespace detail {
+
+std::vector<double> table_values(const torch::Tensor& table) {
+  const auto t = table.to(torch::kFloat64).contiguous();
+  return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+}
+
+std::string shape_string(at::IntArrayRef sizes) {
+  std::string s = "[";
+  for (size_t i = 0; i < sizes.size(); ++i) s += (i ? "," : "") + std::to_string(sizes[i]);
+  return s + "]";
+}
+
+}  // namespace detail
+
 double timestep_value(const torch::Tensor& t) {
   TORCH_CHECK(t.defined() && t.numel() >= 1, "timestep tensor is empty");
   return t.reshape({-1})[0].item<double>();

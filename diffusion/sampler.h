@@ -147,4 +147,11 @@ torch::Tensor spaced_timesteps(int64_t num_train_timesteps, int64_t num_inferenc
 // Converts any 0-d/1-element tensor timestep to a double.
 double timestep_value(const torch::Tensor& t);
 
+namespace detail {
+// A 1-D schedule table's values widened to double (exact for the float32 tables).
+std::vector<double> table_values(const torch::Tensor& table);
+// "[2,64,3]", for error messages.
+std::string shape_string(at::IntArrayRef sizes);
+}  // namespace detail
+
 }  // namespace shapediff::diffusion

@@ -8,12 +8,6 @@
 namespace shapediff::diffusion {
 namespace {
 
-std::string shape_string(at::IntArrayRef sizes) {
-  std::string s = "[";
-  for (size_t i = 0; i < sizes.size(); ++i) s += (i ? "," : "") + std::to_string(sizes[i]);
-  return s + "]";
-}
-
 // Mean over the first dimension of each entry's L2 norm, as a 0-d tensor on t's device.
 torch::Tensor mean_batch_norm(const torch::Tensor& t) {
   return t.reshape({t.size(0), -1}).norm(2, {1}).mean();
@@ -53,13 +47,13 @@ void ScoreSdeVeSampler::check_inputs(const char* what, const torch::Tensor& scor
   }
   if (score.sizes() != x.sizes()) {
     throw std::invalid_argument(std::string("ScoreSdeVe: ") + what + ": score shape " +
-                                shape_string(score.sizes()) + " differs from sample shape " +
-                                shape_string(x.sizes()));
+                                detail::shape_string(score.sizes()) + " differs from sample shape " +
+                                detail::shape_string(x.sizes()));
   }
   if (x.dim() < 1 || x.size(0) < 1) {
     throw std::invalid_argument(std::string("ScoreSdeVe: ") + what +
                                 ": the sample needs a non-empty batch dimension, got shape " +
-                                shape_string(x.sizes()));
+                                detail::shape_string(x.sizes()));
   }
 }
 
