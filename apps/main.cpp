@@ -32,6 +32,12 @@ std::string unknown_command_message(CLI::App& app, int argc, char** argv, const 
     level = next;
     path += " " + token;
   }
+  const auto subs = level->get_subcommands([](CLI::App*) { return true; });
+  if (!subs.empty() && fallback.find("subcommand is required") != std::string::npos) {
+    std::string names;
+    for (auto* sub : subs) names += (names.empty() ? "" : ", ") + sub->get_name();
+    return "'" + path + "' needs a command (choose from: " + names + ")";
+  }
   return fallback;
 }
 

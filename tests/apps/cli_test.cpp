@@ -109,6 +109,7 @@ TEST(Cli, BadConfigurationsAreExitTwoWithOneLine) {
       {"scheduler show --prediction x1", "v_prediction"},
       {"scheduler show --steps abc", "steps"},
       {"scheduler frobnicate", "frobnicate"},
+      {"scheduler", "show, replay, list"},
   };
   for (const auto& c : cases) {
     auto r = run(c.args);
