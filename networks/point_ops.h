@@ -1,0 +1,61 @@
+// Point-cloud operators of PointNet++ and PVCNN (CPU), batch-first, each differentiable where
+// the originals are: ball query, grouping, three-nearest-neighbour interpolation, average
+// voxelization and trilinear devoxelization. Coordinates are in the caller's units; float32 or
+// float64 throughout, indices int64.
+//
+//   auto idx = ball_query(centers, points, 0.2, 16);        // [B,M,3],[B,N,3] -> [B,M,16]
+//   auto grouped = group(features, idx);                    // [B,C,N] -> [B,C,M,16]
+//   auto [dist2, nn] = three_nn(unknown, known);            // [B,n,3],[B,m,3] -> [B,n,3] x2
+//   auto w = 1.0 / (dist2 + 1e-8); w = w / w.sum(2, true);
+//   auto up = three_interpolate(features, nn, w);           // [B,C,m] -> [B,C,n]
+//   auto [grid, vc] = avg_voxelize(features, coords, 32);   // -> [B,C,32,32,32], [B,3,N]
+//   auto back = trilinear_devoxelize(grid, vc, 32);         // -> [B,C,N]
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <utility>
+
+namespace shapediff::networks {
+
+// Indices [B, M, k] (int64) of the first k points (in index order) with squared distance to
+// each centre strictly below radius^2; slots past the last hit repeat the first hit, and a
+// centre with no hit gets all zeros (PointNet++'s rule). centers [B, M, 3], points [B, N, 3].
+torch::Tensor ball_query(const torch::Tensor& centers, const torch::Tensor& points, double radius,
+                         int64_t k);
+
+// Gathers features [B, C, N] at idx [B, M, k] into [B, C, M, k]. Differentiable in features
+// (the backward scatter-adds); idx gets no gradient.
+torch::Tensor group(const torch::Tensor& features, const torch::Tensor& idx);
+
+// For each unknown point [B, n, 3] its three nearest known points [B, m, 3] (m >= 3): SQUARED
+// distances [B, n, 3] (same dtype, ascending) and int64 indices [B, n, 3]. Ties keep the lower
+// index. Not differentiable.
+std::pair<torch::Tensor, torch::Tensor> three_nn(const torch::Tensor& unknown,
+                                                 const torch::Tensor& known);
+
+// out[b, c, i] = sum_j weight[b, i, j] * features[b, c, idx[b, i, j]]: features [B, C, m],
+// idx [B, n, 3] (int64), weight [B, n, 3] -> [B, C, n]. Differentiable in features and weight.
+torch::Tensor three_interpolate(const torch::Tensor& features, const torch::Tensor& idx,
+                                const torch::Tensor& weight);
+
+// PVCNN's Voxelization: coords [B, N, 3] are centred on their mean, then mapped to
+// (c - mean) / (2 * max_n |c - mean| + eps) + 0.5 when normalize, else (c - mean + 1) / 2, scaled
+// by r and clamped to [0, r - 1]; each point falls into the voxel round(coord) (half to even) and
+// every voxel holds the mean of its points' features [B, C, N] (zero when empty).
+// Returns (voxel features [B, C, r, r, r] indexed [x, y, z], float voxel coords [B, 3, N]).
+// Differentiable in features; coords get no gradient.
+std::pair<torch::Tensor, torch::Tensor> avg_voxelize(const torch::Tensor& features,
+                                                     const torch::Tensor& coords,
+                                                     int64_t resolution, bool normalize = true,
+                                                     double eps = 0.0);
+
+// PVCNN's trilinear devoxelization: samples grid [B, C, r, r, r] at float voxel coords
+// [B, 3, N] (each within [0, r - 1], as avg_voxelize returns them) -> [B, C, N].
+// With training the result records its backward to grid (coords get no gradient); without it
+// the result is detached.
+torch::Tensor trilinear_devoxelize(const torch::Tensor& grid, const torch::Tensor& coords,
+                                   int64_t resolution, bool training = true);
+
+}  // namespace shapediff::networks
