@@ -18,5 +18,11 @@ void add_scheduler_command(CLI::App& app, Action& action);
 void add_data_command(CLI::App& app, Action& action);
 // `shapediff convert IN OUT`.
 void add_convert_command(CLI::App& app, Action& action);
+// `shapediff sample --model M --count N --sampler S --steps K --out DIR`.
+void add_sample_command(CLI::App& app, Action& action);
+// `shapediff train --config FILE --data DIR --out RUN [--steps N] [--resume]`.
+void add_train_command(CLI::App& app, Action& action);
+// `shapediff eval --generated A --reference B`.
+void add_eval_command(CLI::App& app, Action& action);
 
 }  // namespace shapediff::apps

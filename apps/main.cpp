@@ -53,6 +53,9 @@ int main(int argc, char** argv) {
   shapediff::apps::add_data_command(app, action);
   shapediff::apps::add_convert_command(app, action);
   shapediff::apps::add_scheduler_command(app, action);
+  shapediff::apps::add_eval_command(app, action);
+  shapediff::apps::add_sample_command(app, action);
+  shapediff::apps::add_train_command(app, action);
 
   try {
     app.parse(argc, argv);

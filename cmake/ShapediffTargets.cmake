@@ -1,8 +1,13 @@
 # Helpers that give every shapediff library the same layout, PCH and install rules.
 
+# at::parallel_for is inlined from ATen's headers: without -fopenmp its `omp parallel` is
+# compiled out and every parallel loop of ours runs on one thread. The PCH and every target
+# that reuses it need the same flag.
+find_package(OpenMP REQUIRED COMPONENTS CXX)
+
 # One object library builds the torch PCH once; every target reuses it.
 add_library(shapediff_pch OBJECT ${PROJECT_SOURCE_DIR}/cmake/pch_anchor.cpp)
-target_link_libraries(shapediff_pch PUBLIC torch)
+target_link_libraries(shapediff_pch PUBLIC torch OpenMP::OpenMP_CXX)
 target_precompile_headers(shapediff_pch PRIVATE ${PROJECT_SOURCE_DIR}/cmake/torch_pch.h)
 
 function(shapediff_use_pch target)
@@ -12,6 +17,7 @@ function(shapediff_use_pch target)
     set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE OFF)
     target_compile_options(${target} PRIVATE -fPIC)
   endif()
+  target_link_libraries(${target} PRIVATE OpenMP::OpenMP_CXX)
   target_precompile_headers(${target} REUSE_FROM shapediff_pch)
 endfunction()
 
@@ -28,7 +34,8 @@ function(shapediff_add_library name)
     $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/generated>
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}/shapediff>
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
-  target_link_libraries(${target} PUBLIC torch ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
+  target_link_libraries(${target} PUBLIC torch OpenMP::OpenMP_CXX ${ARG_DEPS}
+                        PRIVATE ${ARG_PRIVATE_DEPS})
   target_compile_options(${target} PRIVATE -Wall -Wextra)
   shapediff_use_pch(${target})
   install(TARGETS ${target} EXPORT shapediffTargets

@@ -20,6 +20,15 @@ ctest_rc=$?
 "$build/apps/shapediff" scheduler replay --reference ../shared/reference/diffusers_schedulers.json \
   --device cuda >"$out/replay_cuda.log" 2>&1
 replay_rc=$?
+# The point ops' CUDA kernels against their CPU versions (ctest ran them too; this log shows
+# each one, and a skipped one means the build or the device lacks CUDA).
+"$build/tests/shapediff_networks_tests" --gtest_filter='*_CUDA' >"$out/point_ops_cuda.log" 2>&1
+point_ops_rc=$?
+if grep -q '^\[  SKIPPED \]' "$out/point_ops_cuda.log"; then point_ops_rc=1; fi
+if [[ -x "$build/benchmarks/point_ops_benchmark" ]]; then
+  "$build/benchmarks/point_ops_benchmark" --benchmark_filter=/cuda --benchmark_min_time=0.2 \
+    >"$out/point_ops_bench_cuda.log" 2>&1
+fi
 if [[ -x "$build/benchmarks/sampler_step_benchmark" ]]; then
   "$build/benchmarks/sampler_step_benchmark" --threads=2 --benchmark_min_time=0.1 \
     >"$out/sampler_bench_cpu.log" 2>&1
@@ -28,5 +37,11 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader >"$out/gpu.txt"
 echo "== gpu: $(cat "$out/gpu.txt")"
 echo "== ctest (rc=$ctest_rc):"; tail -5 "$out/ctest.log"
 echo "== CUDA tests:"; grep -E '_CUDA' "$out/ctest.log" | tail -20
+echo "== point ops CUDA vs CPU (rc=$point_ops_rc):"
+grep -E '^\[ +(OK|FAILED|SKIPPED) +\]|Failure|max \|cuda - cpu\||CUDA kernel failed' \
+  "$out/point_ops_cuda.log" | head -40
+if [[ -s "$out/point_ops_bench_cuda.log" ]]; then
+  echo "== point ops benchmark on cuda:"; grep -E '/cuda' "$out/point_ops_bench_cuda.log" | head -20
+fi
 echo "== replay on cuda (rc=$replay_rc):"; tail -3 "$out/replay_cuda.log"
-[[ $ctest_rc -eq 0 && $replay_rc -eq 0 ]]
+[[ $ctest_rc -eq 0 && $replay_rc -eq 0 && $point_ops_rc -eq 0 ]]

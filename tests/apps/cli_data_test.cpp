@@ -1,6 +1,8 @@
 // `shapediff data ...` and `shapediff convert` as a user runs them.
 #include <gtest/gtest.h>
 
+#include "tests/apps/cli_support.h"
+
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -12,27 +14,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Run {
-  int code;
-  std::string out;
-};
+using Run = shapediff::test::CliRun;
+const auto run = shapediff::test::run_cli;
 
-Run run(const std::string& args) {
-  const std::string cmd = std::string(SHAPEDIFF_CLI) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-fs::path scratch(const std::string& name) {
-  auto p = fs::path(::testing::TempDir()) / ("shapediff_cli_" + name);
-  fs::remove_all(p);
-  return p;
-}
+fs::path scratch(const std::string& name) { return shapediff::test::scratch_path("" + name); }
 
 // A unit cube as OFF text.
 const char* kCubeOff =
@@ -81,7 +66,7 @@ TEST(CliData, BadInputLeavesNothing) {
   auto r3 = run("data info " + scratch("nothing").string());
   EXPECT_EQ(r3.code, 2) << r3.out;
   for (const auto& entry : fs::directory_iterator(::testing::TempDir())) {
-    EXPECT_EQ(entry.path().filename().string().find("shapediff_cli_bad.tmp"), std::string::npos);
+    EXPECT_EQ(entry.path().filename().string().find(out.filename().string() + ".tmp"), std::string::npos);
   }
 }
 

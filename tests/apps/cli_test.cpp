@@ -1,6 +1,8 @@
 // The `shapediff` command as a user runs it: exit codes, one-line errors, output.
 #include <gtest/gtest.h>
 
+#include "tests/apps/cli_support.h"
+
 #include <array>
 #include <cstdio>
 #include <fstream>
@@ -9,22 +11,8 @@
 
 namespace {
 
-struct Run {
-  int code;
-  std::string out;  // stdout and stderr together
-};
-
-Run run(const std::string& args) {
-  const std::string cmd = std::string(SHAPEDIFF_CLI) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return {-1, "popen failed"};
-  std::string out;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using Run = shapediff::test::CliRun;
+const auto run = shapediff::test::run_cli;
 
 std::string reference() { return std::string(SHAPEDIFF_SHARED_DIR) + "/reference/diffusers_schedulers.json"; }
 

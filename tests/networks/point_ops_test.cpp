@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -20,13 +23,13 @@ class PointOps : public ::testing::Test {
   void SetUp() override { torch::manual_seed(1234); }
 };
 
-// Runs fn and expects a one-line c10::Error whose message contains `needle`.
+// Runs fn and expects a one-line std::invalid_argument whose message contains `needle`.
 void expect_error(const std::function<void()>& fn, const std::string& needle) {
   try {
     fn();
     ADD_FAILURE() << "no error, expected one mentioning '" << needle << "'";
-  } catch (const c10::Error& e) {
-    const std::string msg = e.msg();
+  } catch (const std::invalid_argument& e) {
+    const std::string msg = e.what();
     EXPECT_NE(msg.find(needle), std::string::npos) << msg;
     EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
   }
@@ -60,6 +63,30 @@ void expect_finite_difference_gradient(const std::function<Tensor(const Tensor&)
 }
 
 // ---- plain references -----------------------------------------------------------------------
+
+// PointNet++'s farthest point sampling, one cloud at a time, in the points' own dtype.
+template <typename T>
+Tensor reference_fps(const Tensor& points, int64_t m) {
+  const int64_t B = points.size(0), N = points.size(1);
+  const auto p = points.contiguous();
+  auto out = torch::zeros({B, m}, torch::kLong);
+  for (int64_t b = 0; b < B; ++b) {
+    const T* q = p[b].data_ptr<T>();
+    std::vector<T> nearest(N, std::numeric_limits<T>::infinity());
+    int64_t current = 0;
+    for (int64_t s = 1; s < m; ++s) {
+      for (int64_t i = 0; i < N; ++i) {
+        const T dx = q[3 * i] - q[3 * current], dy = q[3 * i + 1] - q[3 * current + 1];
+        const T dz = q[3 * i + 2] - q[3 * current + 2];
+        nearest[i] = std::min(nearest[i], dx * dx + dy * dy + dz * dz);
+      }
+      // max_element returns the first maximum: ties go to the lowest index.
+      current = std::max_element(nearest.begin(), nearest.end()) - nearest.begin();
+      out[b][s] = current;
+    }
+  }
+  return out;
+}
 
 Tensor reference_ball_query(const Tensor& centers, const Tensor& points, double radius, int64_t k) {
   const int64_t B = centers.size(0), M = centers.size(1), N = points.size(1);
@@ -151,6 +178,64 @@ Tensor reference_trilinear(const Tensor& grid, const Tensor& coords, int64_t r) 
   return torch::stack(per_batch);
 }
 
+// ---- farthest_point_sample ------------------------------------------------------------------
+
+TEST_F(PointOps, FarthestPointSampleMatchesBruteForce) {
+  const auto points = torch::rand({3, 50, 3}, kF64);
+  for (const int64_t m : {1, 2, 7, 50}) {
+    const auto idx = farthest_point_sample(points, m);
+    ASSERT_EQ(idx.sizes(), (std::vector<int64_t>{3, m}));
+    EXPECT_EQ(idx.scalar_type(), torch::kLong);
+    EXPECT_TRUE(torch::equal(idx, reference_fps<double>(points, m))) << "m=" << m;
+  }
+  const auto points32 = torch::randn({2, 40, 3});
+  EXPECT_TRUE(
+      torch::equal(farthest_point_sample(points32, 17), reference_fps<float>(points32, 17)));
+  // All of a cloud: a permutation starting at index 0.
+  const auto all = farthest_point_sample(points, 50);
+  EXPECT_TRUE(torch::equal(std::get<0>(all.sort(1)), torch::arange(50).expand({3, 50})));
+  EXPECT_TRUE(torch::equal(all.select(1, 0), torch::zeros({3}, torch::kLong)));
+}
+
+TEST_F(PointOps, FarthestPointSampleBreaksTiesTowardTheLowerIndexAndRepeatsDuplicates) {
+  // After index 0, points 1-3 are all at distance 1; after 1, points 2 and 3 tie again.
+  const auto points =
+      torch::tensor({{{0.0, 0.0, 0.0}, {1.0, 0.0, 0.0}, {-1.0, 0.0, 0.0}, {0.0, 1.0, 0.0}}}, kF64);
+  EXPECT_TRUE(torch::equal(farthest_point_sample(points, 4),
+                           torch::tensor({{0, 1, 2, 3}}, torch::kLong)));
+  // Two distinct points: once both are picked every distance is 0 and index 0 comes back.
+  const auto pair = torch::tensor({{{0.0, 0.0, 0.0}, {0.0, 0.0, 0.0}, {2.0, 0.0, 0.0}}}, kF64);
+  EXPECT_TRUE(
+      torch::equal(farthest_point_sample(pair, 3), torch::tensor({{0, 2, 0}}, torch::kLong)));
+}
+
+// One large cloud with two threads takes the path that splits each step across threads.
+TEST_F(PointOps, FarthestPointSampleSplitsLargeCloudsAcrossThreads) {
+  const int threads = at::get_num_threads();
+  at::set_num_threads(2);
+  const auto points = torch::rand({1, 20000, 3});
+  const auto idx = farthest_point_sample(points, 12);
+  at::set_num_threads(threads);
+  EXPECT_TRUE(torch::equal(idx, reference_fps<float>(points, 12)));
+}
+
+TEST_F(PointOps, FarthestPointSampleRejectsBadInput) {
+  const auto p = torch::rand({2, 5, 3});
+  expect_error([&] { farthest_point_sample(p, 0); }, "m must be in [1, 5], got 0");
+  expect_error([&] { farthest_point_sample(p, 6); }, "m must be in [1, 5], got 6");
+  expect_error([&] { farthest_point_sample(torch::rand({5, 3}), 2); }, "points must be [B, N, 3]");
+  expect_error([&] { farthest_point_sample(torch::rand({2, 5, 2}), 2); }, "points must be");
+  expect_error([&] { farthest_point_sample(torch::rand({2, 0, 3}), 1); }, "m must be in [1, 0]");
+  expect_error([&] { farthest_point_sample(p.to(torch::kHalf), 2); }, "float32 or float64");
+  expect_error([&] { farthest_point_sample(p.to(torch::kInt), 2); }, "float32 or float64");
+  expect_error([&] { farthest_point_sample(Tensor(), 2); }, "points is undefined");
+  auto bad = p.clone();
+  bad[1][3][0] = NAN;
+  expect_error([&] { farthest_point_sample(bad, 2); }, "points contains NaN or Inf");
+  bad[1][3][0] = INFINITY;
+  expect_error([&] { farthest_point_sample(bad, 2); }, "points contains NaN or Inf");
+}
+
 // ---- ball_query -----------------------------------------------------------------------------
 
 TEST_F(PointOps, BallQueryMatchesBruteForce) {
@@ -186,6 +271,11 @@ TEST_F(PointOps, BallQueryRejectsBadInput) {
   expect_error([&] { ball_query(torch::rand({5, 3}), p, 0.1, 2); }, "centers must be [B, N, 3]");
   expect_error([&] { ball_query(p, torch::rand({1, 5, 2}), 0.1, 2); }, "points must be");
   expect_error([&] { ball_query(torch::rand({2, 5, 3}), p, 0.1, 2); }, "batch sizes differ");
+  expect_error([&] { ball_query(p, p, 0.1, -3); }, "k must be >= 1, got -3");
+  expect_error([&] { ball_query(p, p, NAN, 2); }, "radius");
+  expect_error([&] { ball_query(p, p.to(torch::kFloat64), 0.1, 2); }, "dtypes differ");
+  expect_error([&] { ball_query(p, torch::rand({1, 0, 3}), 0.1, 2); }, "points is empty");
+  expect_error([&] { ball_query(p.to(torch::kBFloat16), p, 0.1, 2); }, "float32 or float64");
   auto nan = p.clone();
   nan[0][2][1] = NAN;
   expect_error([&] { ball_query(p, nan, 0.1, 2); }, "points contains NaN");
@@ -215,6 +305,8 @@ TEST_F(PointOps, GroupRejectsBadInput) {
   expect_error([&] { group(f, torch::full({2, 4, 2}, -1, torch::kLong)); }, "idx values");
   expect_error([&] { group(f, torch::zeros({2, 4, 2}, torch::kInt)); }, "idx must be int64");
   expect_error([&] { group(f, torch::zeros({1, 4, 2}, torch::kLong)); }, "idx must be [2, M, k]");
+  expect_error([&] { group(f, torch::zeros({2, 8}, torch::kLong)); }, "idx must be [2, M, k]");
+  expect_error([&] { group(f, Tensor()); }, "idx is undefined");
   expect_error(
       [&] {
         group(torch::randn({3, 6}), torch::zeros({2, 4, 2}, torch::kLong));
@@ -260,6 +352,10 @@ TEST_F(PointOps, ThreeNNRejectsBadInput) {
         three_nn(torch::rand({1, 4, 3}), torch::rand({1, 5, 3}, kF64));
       },
       "dtypes differ");
+  expect_error([&] { three_nn(torch::rand({4, 3}), torch::rand({1, 5, 3})); },
+               "unknown must be [B, N, 3]");
+  expect_error([&] { three_nn(torch::rand({1, 4, 3}), torch::rand({1, 5, 4})); },
+               "known must be [B, N, 3]");
   auto nan = torch::rand({1, 4, 3});
   nan[0][0][0] = NAN;
   expect_error([&] { three_nn(nan, torch::rand({1, 5, 3})); }, "unknown contains NaN");
@@ -299,6 +395,13 @@ TEST_F(PointOps, ThreeInterpolateRejectsBadInput) {
       "idx must be [B, n, 3]");
   expect_error([&] { three_interpolate(f, idx + 4, torch::rand({1, 3, 3})); }, "idx values");
   expect_error([&] { three_interpolate(f, idx, torch::rand({1, 3, 3}, kF64)); }, "dtypes differ");
+  expect_error(
+      [&] {
+        three_interpolate(f, torch::zeros({2, 3, 3}, torch::kLong), torch::rand({2, 3, 3}));
+      },
+      "idx must be [1, M, k]");
+  expect_error([&] { three_interpolate(torch::randn({2, 4}), idx, torch::rand({1, 3, 3})); },
+               "features must be [B, C, m]");
 }
 
 // ---- avg_voxelize ---------------------------------------------------------------------------
@@ -349,6 +452,11 @@ TEST_F(PointOps, AvgVoxelizeRejectsBadInput) {
   expect_error([&] { avg_voxelize(torch::randn({1, 2, 4}), coords, 4); }, "features must be");
   expect_error([&] { avg_voxelize(f, torch::rand({1, 5, 2}), 4); }, "coords must be");
   expect_error([&] { avg_voxelize(f, coords, 4, true, -1.0); }, "eps");
+  expect_error([&] { avg_voxelize(f, coords, 2000); }, "resolution must be <= 1290");
+  expect_error([&] { avg_voxelize(torch::randn({2, 2, 5}), coords, 4); }, "features must be");
+  expect_error([&] { avg_voxelize(f, torch::rand({1, 0, 3}), 4); }, "features must be");
+  expect_error([&] { avg_voxelize(torch::randn({1, 2, 0}), torch::rand({1, 0, 3}), 4); },
+               "coords is empty");
   auto nan = coords.clone();
   nan[0][3][2] = NAN;
   expect_error([&] { avg_voxelize(f, nan, 4); }, "coords contains NaN");
@@ -450,6 +558,10 @@ TEST_F(PointOps, TrilinearDevoxelizeRejectsBadInput) {
   nan[0][1][2] = NAN;
   expect_error([&] { trilinear_devoxelize(grid, nan, 3); }, "coords contains NaN");
   expect_error([&] { trilinear_devoxelize(grid, coords.to(torch::kFloat64), 3); }, "dtypes differ");
+  expect_error([&] { trilinear_devoxelize(grid, torch::rand({2, 3, 4}), 3); },
+               "coords must be [1, 3, N]");
+  expect_error([&] { trilinear_devoxelize(torch::randn({2, 3, 3, 3}), coords, 3); },
+               "grid must be [B, C, 3, 3, 3]");
 }
 
 }  // namespace

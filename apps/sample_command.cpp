@@ -1,0 +1,160 @@
+// `shapediff sample`: generate point clouds with a trained point model (a model file or a
+// training run folder) and any sampler of the core; one PLY per shape, samples.npz with all of
+// them, and with --trajectory a trajectory.npz for the viewer.
+#include <unistd.h>
+
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "apps/command.h"
+#include "apps/progress.h"
+#include "diffusion/point_model.h"
+#include "diffusion/point_sampling.h"
+#include "io/json_file.h"
+#include "io/npz.h"
+#include "io/point_cloud_io.h"
+
+namespace shapediff::apps {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct SampleCommandArgs {
+  std::string model;
+  int64_t count = 16;
+  std::string sampler = "dpmsolver_multistep";
+  int64_t steps = 25;
+  std::string class_name;
+  double guidance = 1.0;
+  uint64_t seed = 0;
+  int64_t trajectory = 0;
+  int64_t batch_size = 16;
+  int64_t points = 0;
+  std::string device = "cpu";
+  int64_t threads = 2;
+  std::string out;
+  bool overwrite = false;
+  bool karras = false;
+};
+
+int run_sample(const SampleCommandArgs& a) {
+  if (a.threads < 1) throw std::invalid_argument("--threads = " + std::to_string(a.threads) + " (must be >= 1)");
+  at::set_num_threads(static_cast<int>(a.threads));
+  const torch::Device device(a.device == "cuda" ? torch::kCUDA : torch::kCPU);
+  if (a.device != "cpu" && a.device != "cuda") {
+    throw std::invalid_argument("--device '" + a.device + "' (choose from: cpu, cuda)");
+  }
+  if (device.is_cuda() && !torch::cuda::is_available()) {
+    throw std::invalid_argument("--device cuda: no CUDA device is available to this build");
+  }
+  if (a.count < 1) throw std::invalid_argument("--count = " + std::to_string(a.count) + " (must be >= 1)");
+  const fs::path out(a.out);
+  if (fs::exists(out) && !a.overwrite && !(fs::is_directory(out) && fs::is_empty(out))) {
+    throw std::invalid_argument(a.out + ": exists and is not empty (pass --overwrite to replace it)");
+  }
+  if (out.has_parent_path() && !fs::exists(out.parent_path())) {
+    throw std::invalid_argument(a.out + ": parent folder does not exist");
+  }
+
+  auto model = diffusion::load_point_model(a.model, device);
+  diffusion::PointSampleOptions o;
+  o.count = a.count;
+  o.num_points = a.points > 0 ? a.points : model.config.points;
+  o.sampler = diffusion::parse_sampler_kind(a.sampler);
+  o.sampler_options.use_karras_sigmas = a.karras;
+  o.steps = a.steps;
+  if (!a.class_name.empty()) o.label = model.class_label(a.class_name);
+  o.guidance = a.guidance;
+  o.seed = a.seed;
+  o.trajectory_every = a.trajectory;
+  o.batch_size = a.batch_size;
+  o.device = device;
+  std::unique_ptr<Progress> progress;
+  o.on_progress = [&](int64_t done, int64_t total) {
+    if (!progress) progress = std::make_unique<Progress>("sample", total, "steps");
+    progress->update(done);
+  };
+  auto samples = diffusion::sample_points(model.net, model.config.schedule, o);
+  if (progress) progress->finish();
+
+  const fs::path tmp = out.string() + ".tmp-" + std::to_string(::getpid());
+  fs::remove_all(tmp);
+  try {
+    fs::create_directories(tmp);
+    auto points = model.to_dataset_frame(samples.points).contiguous();
+    const int width = std::max<int>(4, static_cast<int>(std::to_string(a.count - 1).size()));
+    for (int64_t i = 0; i < a.count; ++i) {
+      std::ostringstream name;
+      name << "shape_" << std::setw(width) << std::setfill('0') << i << ".ply";
+      shapes::PointCloud cloud;
+      cloud.points = points[i];
+      io::write_point_cloud((tmp / name.str()).string(), cloud);
+    }
+    io::write_npz((tmp / "samples.npz").string(), {{"points", points}, {"labels", samples.labels}});
+    if (samples.trajectory.defined()) {
+      io::write_npz((tmp / "trajectory.npz").string(),
+                    {{"x", model.to_dataset_frame(samples.trajectory).contiguous()},
+                     {"x0", model.to_dataset_frame(samples.trajectory_x0).contiguous()},
+                     {"step", samples.trajectory_steps},
+                     {"timestep", samples.trajectory_timesteps}});
+    }
+    nlohmann::json meta = {{"model", a.model},
+                           {"count", a.count},
+                           {"points", o.num_points},
+                           {"sampler", diffusion::to_string(o.sampler)},
+                           {"karras", a.karras},
+                           {"steps", a.steps},
+                           {"seed", a.seed},
+                           {"batch_size", a.batch_size},
+                           {"guidance", a.guidance},
+                           {"class", a.class_name.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.class_name)},
+                           {"classes", model.config.classes},
+                           {"frame", "dataset (" + shapes::to_string(model.config.dataset_normalization) + ")"}};
+    io::write_json((tmp / "samples.json").string(), meta);
+    if (fs::exists(out)) fs::remove_all(out);
+    fs::rename(tmp, out);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  std::cout << "wrote " << a.count << " shapes of " << o.num_points << " points to " << a.out
+            << (samples.trajectory.defined()
+                    ? " (trajectory: " + std::to_string(samples.trajectory.size(0)) + " frames)"
+                    : std::string())
+            << "\n";
+  return 0;
+}
+
+}  // namespace
+
+void add_sample_command(CLI::App& app, Action& action) {
+  auto a = std::make_shared<SampleCommandArgs>();
+  auto* cmd = app.add_subcommand("sample", "Generate point clouds with a trained point model");
+  cmd->add_option("--model", a->model, "Model file (.pt), checkpoint, or training run folder")->required();
+  cmd->add_option("--count", a->count, "Shapes to generate")->capture_default_str();
+  cmd->add_option("--sampler", a->sampler,
+                  "ddpm, ddim, dpmsolver_multistep, unipc, euler, euler_ancestral, heun")
+      ->capture_default_str();
+  cmd->add_option("--steps", a->steps, "Sampler steps (at most the model's training steps)")->capture_default_str();
+  cmd->add_flag("--karras", a->karras, "Karras sigmas (dpmsolver_multistep, euler, heun)");
+  cmd->add_option("--class", a->class_name, "Class to generate (class-conditional models)");
+  cmd->add_option("--guidance", a->guidance, "Classifier-free guidance scale (with --class)")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "Seed: the same seed gives the same files")->capture_default_str();
+  cmd->add_option("--trajectory", a->trajectory, "Record every K steps into trajectory.npz (0: off)")
+      ->capture_default_str();
+  cmd->add_option("--batch-size", a->batch_size, "Shapes denoised together")->capture_default_str();
+  cmd->add_option("--points", a->points, "Points per shape (default: the model's)");
+  cmd->add_option("--device", a->device, "cpu or cuda")->capture_default_str();
+  cmd->add_option("--threads", a->threads, "CPU threads")->capture_default_str();
+  cmd->add_option("--out", a->out, "Output folder (shape_NNNN.ply, samples.npz, samples.json)")->required();
+  cmd->add_flag("--overwrite", a->overwrite, "Replace the output folder if it exists");
+  cmd->callback([a, &action] { action = [a] { return run_sample(*a); }; });
+}
+
+}  // namespace shapediff::apps

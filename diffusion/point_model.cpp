@@ -1,0 +1,246 @@
+#include "diffusion/point_model.h"
+
+#include <filesystem>
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include "diffusion/schedule_json.h"
+#include "diffusion/training_run.h"
+#include "io/json_fields.h"
+#include "io/module_archive.h"
+
+namespace shapediff::diffusion {
+namespace {
+
+constexpr int64_t kConfigVersion = 1;
+
+std::string number(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+// Builds the network without touching torch's default generator: loading a model must not
+// change what a seeded run draws afterwards.
+networks::PVCNN build_network_preserving_rng(const networks::PVCNNConfig& config) {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  torch::Tensor state;
+  {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    state = gen.get_state();
+  }
+  networks::PVCNN net(config);
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state);
+  return net;
+}
+
+}  // namespace
+
+networks::PVCNNConfig PointModelConfig::network() const {
+  auto c = networks::pvcnn_preset(preset, num_classes);
+  if (overrides.embed_dim) c.embed_dim = *overrides.embed_dim;
+  if (overrides.attention) c.attention = *overrides.attention;
+  if (overrides.squeeze_excitation) c.squeeze_excitation = *overrides.squeeze_excitation;
+  if (overrides.dropout) c.dropout = *overrides.dropout;
+  if (overrides.head_channels) c.head_channels = *overrides.head_channels;
+  return c;
+}
+
+void PointModelConfig::validate(const std::string& context) const {
+  auto fail = [&](const std::string& msg) { throw std::invalid_argument(context + ": " + msg); };
+  if (points < 1) fail("points must be >= 1, got " + std::to_string(points));
+  if (num_classes < 0) fail("model.num_classes must be >= 0, got " + std::to_string(num_classes));
+  if (num_classes > 0 && static_cast<int64_t>(classes.size()) != num_classes) {
+    fail("classes has " + std::to_string(classes.size()) + " names but model.num_classes is " +
+         std::to_string(num_classes));
+  }
+  try {
+    schedule.validate();
+  } catch (const std::invalid_argument& e) {
+    fail(std::string("schedule: ") + e.what());
+  }
+  try {
+    network().validate();
+  } catch (const std::invalid_argument& e) {
+    fail(std::string("model: ") + e.what());
+  }
+  normalization.validate(context + ": normalization.model");
+}
+
+nlohmann::json PointModelConfig::to_json() const {
+  nlohmann::json model = {{"preset", networks::to_string(preset)}, {"num_classes", num_classes}};
+  if (overrides.embed_dim) model["embed_dim"] = *overrides.embed_dim;
+  if (overrides.attention) model["attention"] = *overrides.attention;
+  if (overrides.squeeze_excitation) model["squeeze_excitation"] = *overrides.squeeze_excitation;
+  if (overrides.dropout) model["dropout"] = *overrides.dropout;
+  if (overrides.head_channels) model["head_channels"] = *overrides.head_channels;
+  return {{"version", kConfigVersion},
+          {"model", model},
+          {"schedule", schedule_to_json(schedule)},
+          {"points", points},
+          {"classes", classes},
+          {"normalization",
+           {{"dataset", shapes::to_string(dataset_normalization)}, {"model", normalization.to_json()}}}};
+}
+
+PointModelConfig PointModelConfig::from_json(const nlohmann::json& json, const std::string& context) {
+  PointModelConfig c;
+  io::JsonFields root(json, context);
+  const auto version = root.get<int64_t>("version", kConfigVersion);
+  root.check("version", version == kConfigVersion, std::to_string(kConfigVersion));
+
+  auto model = root.object("model");
+  try {
+    c.preset = networks::parse_pvcnn_preset(model.require<std::string>("preset"));
+  } catch (const std::invalid_argument& e) {
+    model.reject("preset", e.what());
+  }
+  c.num_classes = model.get<int64_t>("num_classes", 0);
+  if (model.has("embed_dim")) c.overrides.embed_dim = model.require<int64_t>("embed_dim");
+  if (model.has("attention")) c.overrides.attention = model.require<bool>("attention");
+  if (model.has("squeeze_excitation")) {
+    c.overrides.squeeze_excitation = model.require<bool>("squeeze_excitation");
+  }
+  if (model.has("dropout")) c.overrides.dropout = model.require<double>("dropout");
+  if (model.has("head_channels")) c.overrides.head_channels = model.require<int64_t>("head_channels");
+  model.finish();
+
+  auto schedule = root.object("schedule", /*optional=*/true);
+  c.schedule = schedule_from_json(schedule);
+  c.points = root.require<int64_t>("points");
+  c.classes = root.get<std::vector<std::string>>("classes", {});
+
+  auto norm = root.object("normalization", /*optional=*/true);
+  try {
+    c.dataset_normalization =
+        shapes::parse_normalization_kind(norm.get<std::string>("dataset", "unit_sphere"));
+  } catch (const std::invalid_argument& e) {
+    norm.reject("dataset", e.what());
+  }
+  if (norm.has("model")) {
+    c.normalization = shapes::Normalization::from_json(norm.require<nlohmann::json>("model"),
+                                                       context + ": normalization.model");
+  }
+  norm.finish();
+  root.finish();
+  c.validate(context);
+  return c;
+}
+
+std::optional<std::string> config_difference(const PointModelConfig& a, const PointModelConfig& b) {
+  if (a.preset != b.preset) {
+    return "preset " + networks::to_string(a.preset) + " vs " + networks::to_string(b.preset);
+  }
+  if (a.num_classes != b.num_classes) {
+    return "num_classes " + std::to_string(a.num_classes) + " vs " + std::to_string(b.num_classes);
+  }
+  const auto na = a.network(), nb = b.network();
+  if (na.embed_dim != nb.embed_dim) {
+    return "model.embed_dim " + std::to_string(na.embed_dim) + " vs " + std::to_string(nb.embed_dim);
+  }
+  if (na.attention != nb.attention) {
+    return std::string("model.attention ") + (na.attention ? "true" : "false") + " vs " +
+           (nb.attention ? "true" : "false");
+  }
+  if (na.squeeze_excitation != nb.squeeze_excitation) {
+    return std::string("model.squeeze_excitation ") + (na.squeeze_excitation ? "true" : "false") +
+           " vs " + (nb.squeeze_excitation ? "true" : "false");
+  }
+  if (na.dropout != nb.dropout) return "model.dropout " + number(na.dropout) + " vs " + number(nb.dropout);
+  if (na.head_channels != nb.head_channels) {
+    return "model.head_channels " + std::to_string(na.head_channels) + " vs " +
+           std::to_string(nb.head_channels);
+  }
+  const auto sa = schedule_to_json(a.schedule), sb = schedule_to_json(b.schedule);
+  for (const auto& item : sa.items()) {
+    if (!sb.contains(item.key()) || sb.at(item.key()) != item.value()) {
+      return "schedule." + item.key() + " " + item.value().dump() + " vs " +
+             (sb.contains(item.key()) ? sb.at(item.key()).dump() : std::string("(unset)"));
+    }
+  }
+  if (a.points != b.points) return "points " + std::to_string(a.points) + " vs " + std::to_string(b.points);
+  if (a.classes != b.classes) {
+    return "classes " + nlohmann::json(a.classes).dump() + " vs " + nlohmann::json(b.classes).dump();
+  }
+  return std::nullopt;
+}
+
+int64_t PointModel::class_label(const std::string& name) const {
+  if (config.num_classes == 0) {
+    throw std::invalid_argument("unknown class '" + name + "': the model is unconditional");
+  }
+  std::string names;
+  for (size_t i = 0; i < config.classes.size(); ++i) {
+    if (config.classes[i] == name) return static_cast<int64_t>(i);
+    names += (i ? ", " : "") + config.classes[i];
+  }
+  throw std::invalid_argument("unknown class '" + name + "' (choose from: " + names + ")");
+}
+
+torch::Tensor PointModel::to_model_frame(const torch::Tensor& points) const {
+  return config.normalization.apply(points);
+}
+
+torch::Tensor PointModel::to_dataset_frame(const torch::Tensor& points) const {
+  return config.normalization.invert(points);
+}
+
+PointModel make_point_model(const PointModelConfig& config) {
+  config.validate();
+  return {config, networks::PVCNN(config.network())};
+}
+
+PointModel load_point_model(const std::string& path, torch::Device device) {
+  std::string file = path;
+  if (std::filesystem::is_directory(path)) {
+    const auto latest = latest_checkpoint(path);
+    if (!latest) {
+      throw std::invalid_argument(path + ": a folder without checkpoints (expected " +
+                                  checkpoint_dir(path) + "/step-NNNNNNNN.pt)");
+    }
+    file = latest->path;
+  }
+  auto archive = io::read_archive_file(file);
+  c10::IValue format_value;
+  if (!archive.try_read("format", format_value) || !format_value.isString()) {
+    throw std::invalid_argument(file + ": not a shapediff model file (no 'format' entry)");
+  }
+  const std::string format = format_value.toStringRef();
+  std::string weights_key;
+  if (format == kPointModelFormat) {
+    weights_key = "weights";
+  } else if (format == kPointCheckpointFormat) {
+    weights_key = "ema";
+  } else {
+    throw std::invalid_argument(file + ": a '" + format + "' file, not a point model");
+  }
+  nlohmann::json config_json;
+  try {
+    config_json = nlohmann::json::parse(io::read_archive_string(archive, "config", file));
+  } catch (const nlohmann::json::parse_error& e) {
+    throw std::invalid_argument(file + ": damaged config (" + e.what() + ")");
+  }
+  PointModel model;
+  model.config = PointModelConfig::from_json(config_json, file);
+  model.net = build_network_preserving_rng(model.config.network());
+  io::read_module_state(archive, weights_key, *model.net, file);
+  model.net->to(device);
+  model.net->eval();
+  return model;
+}
+
+void save_point_model(const PointModel& model, const std::string& path) {
+  model.config.validate(path);
+  torch::serialize::OutputArchive archive;
+  io::write_archive_string(archive, "format", kPointModelFormat);
+  io::write_archive_string(archive, "config", model.config.to_json().dump());
+  io::write_module_state(archive, "weights", *model.net);
+  io::write_archive_file(path, archive);
+}
+
+}  // namespace shapediff::diffusion

@@ -1,0 +1,663 @@
+#include "diffusion/point_training.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+#include <vector>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include "diffusion/ema.h"
+#include "diffusion/noise_schedule.h"
+#include "diffusion/point_model.h"
+#include "diffusion/training_loss.h"
+#include "diffusion/training_run.h"
+#include "io/atomic_file.h"
+#include "io/json_file.h"
+#include "io/line_plot.h"
+#include "io/module_archive.h"
+#include "io/png.h"
+#include "io/shape_dataset.h"
+#include "io/shape_loader.h"
+#include "shapes/normalization.h"
+
+namespace shapediff::diffusion {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+// Independent random streams derived from training.seed.
+enum class Stream : uint64_t { Init = 1, Dropout, Noise, Timesteps, Labels, Loader };
+uint64_t stream_seed(uint64_t seed, Stream s) {
+  return splitmix64(seed ^ splitmix64(static_cast<uint64_t>(s)));
+}
+
+// bfloat16 autocast for the forward pass on CUDA. LibTorch 2.4 replaced the per-device
+// functions (set_enabled, set_autocast_gpu_dtype) by ones taking the device type.
+class CudaBf16Autocast {
+ public:
+  explicit CudaBf16Autocast(bool enable) : enabled_(enable) {
+    if (!enabled_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    previous_enabled_ = at::autocast::is_autocast_enabled(at::kCUDA);
+    previous_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+#else
+    previous_enabled_ = at::autocast::is_enabled();
+    previous_dtype_ = at::autocast::get_autocast_gpu_dtype();
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+#endif
+    at::autocast::increment_nesting();
+  }
+  ~CudaBf16Autocast() {
+    if (!enabled_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(at::kCUDA, previous_enabled_);
+    at::autocast::set_autocast_dtype(at::kCUDA, previous_dtype_);
+#else
+    at::autocast::set_enabled(previous_enabled_);
+    at::autocast::set_autocast_gpu_dtype(previous_dtype_);
+#endif
+  }
+  CudaBf16Autocast(const CudaBf16Autocast&) = delete;
+  CudaBf16Autocast& operator=(const CudaBf16Autocast&) = delete;
+
+ private:
+  bool enabled_;
+  bool previous_enabled_ = false;
+  at::ScalarType previous_dtype_ = at::kBFloat16;
+};
+
+torch::Tensor generator_state(at::Generator gen) {
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get_state();
+}
+
+void set_generator_state(at::Generator gen, const torch::Tensor& state) {
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state.to(torch::kCPU));
+}
+
+// Where the data stream stands: `batch` batches of epoch `epoch` consumed.
+struct LoaderPosition {
+  int64_t epoch = 0;
+  int64_t batch = 0;
+};
+
+// The batches of the training split, epoch after epoch. One ShapeLoader per epoch (seeded by
+// the loader stream and the epoch), so a saved position is restored by skipping at most one
+// epoch's batches. Each epoch's short last batch is dropped when the split holds at least one
+// full batch, so that every step sees batch_size shapes.
+class EpochBatches {
+ public:
+  EpochBatches(std::shared_ptr<const io::ShardSource> source, const PointTrainingConfig& config,
+               uint64_t seed, LoaderPosition start)
+      : source_(std::move(source)), config_(config), seed_(seed), position_(start),
+        skip_(start.batch) {}
+
+  io::ShapeBatch next() {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (!loader_) open();
+      if (auto batch = loader_->next()) {
+        ++position_.batch;
+        return std::move(*batch);
+      }
+      loader_.reset();
+      ++position_.epoch;
+      position_.batch = 0;
+    }
+    throw std::runtime_error("the training split yields no batches");
+  }
+  LoaderPosition position() const { return position_; }
+
+ private:
+  void open() {
+    io::LoaderOptions o;
+    o.batch_size = config_.training.batch_size;
+    o.seed = splitmix64(seed_ + static_cast<uint64_t>(position_.epoch));
+    o.workers = config_.data.workers;
+    o.shuffle_buffer = config_.data.shuffle_buffer;
+    o.drop_last = source_->count() >= config_.training.batch_size;
+    o.epochs = 1;
+    loader_ = std::make_unique<io::ShapeLoader>(source_, o);
+    for (; skip_ > 0; --skip_) {
+      if (!loader_->next()) throw std::runtime_error("loader position beyond the end of an epoch");
+    }
+  }
+
+  std::shared_ptr<const io::ShardSource> source_;
+  const PointTrainingConfig& config_;
+  uint64_t seed_;
+  LoaderPosition position_;
+  int64_t skip_;
+  std::unique_ptr<io::ShapeLoader> loader_;
+};
+
+struct LogPoint {
+  int64_t step;
+  double loss;
+};
+
+// The first leaf where two JSON documents differ, as "path a vs b".
+std::optional<std::string> json_difference(const nlohmann::json& a, const nlohmann::json& b,
+                                           const std::string& path) {
+  if (a.is_object() && b.is_object()) {
+    for (const auto& item : a.items()) {
+      const auto sub = path.empty() ? item.key() : path + "." + item.key();
+      if (!b.contains(item.key())) return sub + " " + item.value().dump() + " vs (unset)";
+      if (auto d = json_difference(item.value(), b.at(item.key()), sub)) return d;
+    }
+    for (const auto& item : b.items()) {
+      if (!a.contains(item.key())) {
+        return (path.empty() ? item.key() : path + "." + item.key()) + " (unset) vs " + item.value().dump();
+      }
+    }
+    return std::nullopt;
+  }
+  if (a != b) return path + " " + a.dump() + " vs " + b.dump();
+  return std::nullopt;
+}
+
+std::string format_number(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+class PointTrainer {
+ public:
+  explicit PointTrainer(const PointTrainingOptions& options) : options_(options) {}
+
+  PointTrainingResult run() {
+    if (options_.data_dir.empty()) throw std::invalid_argument("no dataset folder given");
+    if (options_.run_dir.empty()) throw std::invalid_argument("no run folder given");
+    remove_unfinished_writes();
+    const auto latest = latest_checkpoint(options_.run_dir);
+    if (options_.resume) {
+      if (!latest) {
+        throw std::invalid_argument(options_.run_dir + ": nothing to resume (no checkpoints in " +
+                                    checkpoint_dir(options_.run_dir) + ")");
+      }
+      resume_from(latest->path);
+    } else {
+      if (latest) {
+        throw std::invalid_argument(options_.run_dir + ": already holds a run (" + latest->path +
+                                    "); pass --resume to continue it or choose another folder");
+      }
+      start_fresh();
+    }
+    return train();
+  }
+
+ private:
+  // ---- set-up ----------------------------------------------------------------------------
+
+  void apply_overrides(PointTrainingConfig& config) const {
+    if (options_.steps) config.training.steps = *options_.steps;
+    if (options_.device) config.training.device = *options_.device;
+    config.validate("training options");
+  }
+
+  void open_device() {
+    try {
+      device_ = torch::Device(config_.training.device);
+    } catch (const c10::Error&) {
+      throw std::invalid_argument("training.device '" + config_.training.device + "' is not a device");
+    }
+    if (device_.is_cuda() && !torch::cuda::is_available()) {
+      throw std::invalid_argument("training.device " + config_.training.device +
+                                  ": this build or machine has no CUDA device");
+    }
+    autocast_ = device_.is_cuda() && config_.training.precision == TrainingPrecision::BFloat16;
+  }
+
+  void open_data() {
+    source_ = std::make_shared<io::ShardSource>(options_.data_dir, config_.data.split);
+    const auto& info = source_->info();
+    if (info.points != config_.data.points) {
+      throw std::invalid_argument(options_.data_dir + ": the dataset has " + std::to_string(info.points) +
+                                  " points per shape but the config's data.points is " +
+                                  std::to_string(config_.data.points));
+    }
+    if (source_->count() == 0) {
+      throw std::invalid_argument(options_.data_dir + ": split '" + config_.data.split + "' is empty");
+    }
+  }
+
+  // PVD's normalization: per-axis mean and pooled standard deviation of every training point.
+  shapes::Normalization measure_normalization() const {
+    if (config_.data.normalization == DataNormalization::None) return {};
+    shapes::DatasetStatistics stats;
+    const auto& info = source_->info();
+    for (const auto& shard : info.splits.at(config_.data.split).shards) {
+      for (const auto& record : io::read_shard((fs::path(options_.data_dir) / shard).string(), info)) {
+        stats.add(record.points);
+      }
+    }
+    return stats.normalization();
+  }
+
+  void build_model_config() {
+    const auto& info = source_->info();
+    model_config_.preset = config_.model.preset;
+    model_config_.num_classes = config_.model.conditional ? static_cast<int64_t>(info.categories.size()) : 0;
+    model_config_.overrides = config_.model.overrides;
+    model_config_.schedule = config_.schedule;
+    model_config_.points = config_.data.points;
+    model_config_.classes = info.categories;
+    model_config_.dataset_normalization = info.normalization.kind;
+  }
+
+  void build_networks() {
+    torch::manual_seed(stream_seed(config_.training.seed, Stream::Init));
+    net_ = networks::PVCNN(model_config_.network());
+    ema_ = networks::PVCNN(model_config_.network());
+    net_->to(device_);
+    ema_->to(device_);
+    update_ema(*ema_, *net_, 0.0);
+    net_->train();
+    ema_->eval();
+    const auto& t = config_.training;
+    if (t.optimizer == OptimizerKind::Adam) {
+      optimizer_ = std::make_unique<torch::optim::Adam>(
+          net_->parameters(), torch::optim::AdamOptions(t.lr)
+                                  .betas({t.beta1, t.beta2})
+                                  .eps(t.eps)
+                                  .weight_decay(t.weight_decay));
+    } else {
+      optimizer_ = std::make_unique<torch::optim::AdamW>(
+          net_->parameters(), torch::optim::AdamWOptions(t.lr)
+                                  .betas({t.beta1, t.beta2})
+                                  .eps(t.eps)
+                                  .weight_decay(t.weight_decay));
+    }
+    noise_gen_ = at::detail::createCPUGenerator(stream_seed(t.seed, Stream::Noise));
+    timestep_gen_ = at::detail::createCPUGenerator(stream_seed(t.seed, Stream::Timesteps));
+    label_gen_ = at::detail::createCPUGenerator(stream_seed(t.seed, Stream::Labels));
+    torch::manual_seed(stream_seed(t.seed, Stream::Dropout));
+  }
+
+  void start_fresh() {
+    if (!options_.config) throw std::invalid_argument("a new run needs a config");
+    config_ = *options_.config;
+    apply_overrides(config_);
+    open_device();
+    open_data();
+    build_model_config();
+    model_config_.normalization = measure_normalization();
+    model_config_.validate(options_.run_dir);
+    fs::create_directories(checkpoint_dir(options_.run_dir));
+    io::write_json(run_config_path(options_.run_dir), config_.to_json());
+    io::write_file_atomically(run_log_path(options_.run_dir), "");
+    build_networks();
+    batches_ = std::make_unique<EpochBatches>(
+        source_, config_, stream_seed(config_.training.seed, Stream::Loader), LoaderPosition{});
+  }
+
+  void resume_from(const std::string& path) {
+    // Tensors load on the CPU first: the config decides the device.
+    auto archive = io::read_archive_file(path);
+    const auto format = io::read_archive_string(archive, "format", path);
+    if (format != kPointCheckpointFormat) {
+      throw std::invalid_argument(path + ": a '" + format + "' file, not a training checkpoint");
+    }
+    const auto parse = [&](const std::string& key) {
+      try {
+        return nlohmann::json::parse(io::read_archive_string(archive, key, path));
+      } catch (const nlohmann::json::parse_error& e) {
+        throw std::invalid_argument(path + ": damaged '" + key + "' (" + e.what() + ")");
+      }
+    };
+    const auto saved_model = PointModelConfig::from_json(parse("config"), path);
+    config_ = PointTrainingConfig::from_json(parse("run_config"), path);
+    const auto state = parse("state");
+    if (options_.config) {
+      auto given = *options_.config;
+      given.training.steps = config_.training.steps;
+      given.training.device = config_.training.device;
+      PointModelConfig given_model = saved_model;
+      given_model.preset = given.model.preset;
+      given_model.overrides = given.model.overrides;
+      given_model.schedule = given.schedule;
+      given_model.points = given.data.points;
+      if (!given.model.conditional) given_model.num_classes = 0;
+      auto diff = config_difference(saved_model, given_model);
+      if (!diff) diff = json_difference(config_.to_json(), given.to_json(), "");
+      if (diff) {
+        throw std::invalid_argument(path + ": the run's config differs from the given config (" + *diff +
+                                    ")");
+      }
+    }
+    apply_overrides(config_);
+    open_device();
+    open_data();
+    build_model_config();
+    if (model_config_.classes != saved_model.classes || model_config_.points != saved_model.points) {
+      throw std::invalid_argument(options_.data_dir + ": dataset does not match the run (" +
+                                  config_difference(saved_model, model_config_).value_or("normalization") +
+                                  ")");
+    }
+    model_config_ = saved_model;
+    build_networks();
+    io::read_module_state(archive, "weights", *net_, path);
+    io::read_module_state(archive, "ema", *ema_, path);
+    try {
+      auto opt = io::read_archive_nested(archive, "optimizer", path);
+      optimizer_->load(opt);
+      // The archive was read onto the CPU; the moments belong next to their parameters.
+      for (auto& item : optimizer_->state()) {
+        if (auto* s = dynamic_cast<torch::optim::AdamParamState*>(item.second.get())) {
+          s->exp_avg(s->exp_avg().to(device_));
+          s->exp_avg_sq(s->exp_avg_sq().to(device_));
+        } else if (auto* w = dynamic_cast<torch::optim::AdamWParamState*>(item.second.get())) {
+          w->exp_avg(w->exp_avg().to(device_));
+          w->exp_avg_sq(w->exp_avg_sq().to(device_));
+        }
+      }
+      auto rng = io::read_archive_nested(archive, "rng", path);
+      set_generator_state(noise_gen_, io::read_archive_tensor(rng, "noise", path));
+      set_generator_state(timestep_gen_, io::read_archive_tensor(rng, "timesteps", path));
+      set_generator_state(label_gen_, io::read_archive_tensor(rng, "labels", path));
+      set_generator_state(at::detail::getDefaultCPUGenerator(), io::read_archive_tensor(rng, "torch_cpu", path));
+      torch::Tensor cuda_state;
+      if (device_.is_cuda() && rng.try_read("torch_cuda", cuda_state)) {
+        set_generator_state(at::globalContext().defaultGenerator(device_), cuda_state);
+      }
+      step_ = state.at("step").get<int64_t>();
+      // Checkpoints of the first runs did not record the split's size.
+      const auto shapes = state.value("shapes", source_->count());
+      if (shapes != source_->count()) {
+        throw std::invalid_argument(options_.data_dir + ": split '" + config_.data.split + "' has " +
+                                    std::to_string(source_->count()) + " shapes but the run was trained on " +
+                                    std::to_string(shapes));
+      }
+      elapsed_before_ = state.at("elapsed_seconds").get<double>();
+      LoaderPosition position{state.at("epoch").get<int64_t>(), state.at("batch").get<int64_t>()};
+      batches_ = std::make_unique<EpochBatches>(
+          source_, config_, stream_seed(config_.training.seed, Stream::Loader), position);
+    } catch (const nlohmann::json::exception& e) {
+      throw std::invalid_argument(path + ": damaged training state (" + std::string(e.what()) + ")");
+    } catch (const c10::Error& e) {
+      throw std::invalid_argument(path + ": damaged optimizer or generator state (" +
+                                  std::string(e.what_without_backtrace()).substr(0, 200) + ")");
+    }
+    if (step_ > config_.training.steps) {
+      throw std::invalid_argument(path + ": the run is at step " + std::to_string(step_) +
+                                  ", beyond training.steps " + std::to_string(config_.training.steps));
+    }
+    last_checkpoint_ = path;
+    last_checkpoint_step_ = step_;
+    restore_log();
+  }
+
+  // Keeps the log lines up to the checkpoint's step (a killed run may have logged further) and
+  // reloads them for the loss plot.
+  void restore_log() {
+    const auto path = run_log_path(options_.run_dir);
+    std::ifstream in(path);
+    std::string line, kept;
+    while (std::getline(in, line)) {
+      nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (!j.is_object() || !j.contains("step") || !j["step"].is_number_integer()) continue;
+      if (j["step"].get<int64_t>() > step_) continue;
+      kept += line + "\n";
+      if (j.contains("loss") && j["loss"].is_number()) {
+        history_.push_back({j["step"].get<int64_t>(), j["loss"].get<double>()});
+      }
+    }
+    io::write_file_atomically(path, kept);
+  }
+
+  void remove_unfinished_writes() const {
+    std::error_code ec;
+    for (const auto& dir : {fs::path(options_.run_dir), fs::path(checkpoint_dir(options_.run_dir))}) {
+      if (!fs::is_directory(dir, ec)) continue;
+      for (const auto& entry : fs::directory_iterator(dir, ec)) {
+        if (entry.path().filename().string().find(".tmp-") != std::string::npos) fs::remove(entry.path(), ec);
+      }
+    }
+  }
+
+  // ---- the loop --------------------------------------------------------------------------
+
+  PointTrainingResult train() {
+    const auto& t = config_.training;
+    const auto lr_schedule = config_.lr_schedule();
+    const auto ema = config_.ema();
+    const NoiseSchedule schedule(model_config_.schedule);
+    LossOptions loss_options;
+    loss_options.min_snr_gamma = t.min_snr_gamma;
+    const auto params = net_->parameters();
+    const double clip = t.grad_clip > 0 ? t.grad_clip : std::numeric_limits<double>::infinity();
+
+    log_.open(run_log_path(options_.run_dir), std::ios::app);
+    if (!log_) throw std::runtime_error(run_log_path(options_.run_dir) + ": cannot open for appending");
+
+    PointTrainingResult result;
+    result.start_step = step_;
+    if (options_.on_start) options_.on_start(step_, t.steps);
+    const int64_t start_step = step_;
+    const auto session_start = Clock::now();
+    auto window_start = session_start;
+    double window_loss = 0;
+    int64_t window_steps = 0;
+    double loss = 0;
+
+    while (step_ < t.steps) {
+      const double lr = lr_schedule.at(step_);
+      for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
+      optimizer_->zero_grad();
+      loss = 0;
+      for (int64_t micro = 0; micro < t.grad_accumulation; ++micro) {
+        const auto batch = batches_->next();
+        const auto x0 = model_config_.normalization.apply(batch.points).to(device_, torch::kFloat32);
+        const int64_t b = x0.size(0);
+        const auto timesteps = random_timesteps(b, schedule.num_train_timesteps(), timestep_gen_).to(device_);
+        const auto noise = torch::randn(x0.sizes(), noise_gen_, torch::kFloat32).to(device_);
+        torch::Tensor labels;
+        if (model_config_.num_classes > 0) {
+          const auto drop = torch::rand({b}, label_gen_) < t.cfg_dropout;
+          labels = torch::where(drop, torch::full({b}, model_config_.num_classes, torch::kLong), batch.labels)
+                       .to(device_);
+        }
+        NoisedBatch noised;
+        noised.noise = noise;
+        noised.timesteps = timesteps;
+        noised.x_t = schedule.add_noise(x0, noise, timesteps);
+        noised.target = prediction_target(schedule, x0, noise, timesteps, schedule.prediction());
+        torch::Tensor out;
+        {
+          CudaBf16Autocast autocast(autocast_);
+          out = net_->forward(noised.x_t, timesteps, labels);
+        }
+        const auto micro_loss = diffusion_loss(schedule, out.to(torch::kFloat32), noised, {}, loss_options);
+        (micro_loss / static_cast<double>(t.grad_accumulation)).backward();
+        loss += micro_loss.item<double>() / static_cast<double>(t.grad_accumulation);
+      }
+      const double grad_norm = torch::nn::utils::clip_grad_norm_(params, clip);
+      if (!std::isfinite(loss) || !std::isfinite(grad_norm)) diverged(loss, grad_norm, lr);
+      optimizer_->step();
+      ++step_;
+      update_ema(*ema_, *net_, ema_decay_at(step_, ema));
+
+      const auto now = Clock::now();
+      const double session_seconds = std::chrono::duration<double>(now - session_start).count();
+      const double rate = session_seconds > 0 ? static_cast<double>(step_ - start_step) / session_seconds : 0;
+      window_loss += loss;
+      ++window_steps;
+      if (step_ % t.log_every == 0 || step_ == t.steps || step_ == 1) {
+        const double window_seconds = std::chrono::duration<double>(now - window_start).count();
+        write_log({{"step", step_},
+                   {"loss", window_loss / static_cast<double>(window_steps)},
+                   {"lr", lr},
+                   {"grad_norm", grad_norm},
+                   {"it_per_s", window_seconds > 0 ? static_cast<double>(window_steps) / window_seconds : 0.0},
+                   {"time", elapsed_before_ + session_seconds}});
+        history_.push_back({step_, window_loss / static_cast<double>(window_steps)});
+        window_start = now;
+        window_loss = 0;
+        window_steps = 0;
+      }
+
+      bool keep_going = true;
+      if (options_.on_step) {
+        TrainingProgress p;
+        p.step = step_;
+        p.start_step = start_step;
+        p.total_steps = t.steps;
+        p.loss = loss;
+        p.lr = lr;
+        p.grad_norm = grad_norm;
+        p.steps_per_second = rate;
+        keep_going = options_.on_step(p);
+      }
+      if (step_ % t.checkpoint_every == 0 || step_ == t.steps || !keep_going) {
+        write_checkpoint(elapsed_before_ + session_seconds);
+      }
+      result.steps_per_second = rate;
+      if (!keep_going) break;
+    }
+    if (last_checkpoint_step_ != step_) {
+      write_checkpoint(elapsed_before_ +
+                       std::chrono::duration<double>(Clock::now() - session_start).count());
+    }
+
+    result.step = step_;
+    result.loss = loss;
+    result.checkpoint_path = last_checkpoint_;
+    result.completed = step_ >= t.steps;
+    if (result.completed) {
+      result.model_path = run_model_path(options_.run_dir);
+      save_point_model(PointModel{model_config_, ema_}, result.model_path);
+    }
+    return result;
+  }
+
+  [[noreturn]] void diverged(double loss, double grad_norm, double lr) {
+    write_log({{"step", step_ + 1}, {"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm}});
+    const std::string what = std::isfinite(loss) ? "gradient norm is " + format_number(grad_norm)
+                                                 : "loss is " + format_number(loss);
+    throw std::runtime_error(
+        "training diverged at step " + std::to_string(step_ + 1) + ": " + what + " (learning rate " +
+        format_number(lr) + "); " +
+        (last_checkpoint_.empty() ? "no checkpoint was written yet"
+                                  : "the last good checkpoint is " + last_checkpoint_));
+  }
+
+  void write_log(const nlohmann::json& entry) {
+    log_ << entry.dump() << "\n";
+    log_.flush();
+  }
+
+  void write_checkpoint(double elapsed_seconds) {
+    torch::serialize::OutputArchive archive;
+    io::write_archive_string(archive, "format", kPointCheckpointFormat);
+    io::write_archive_string(archive, "config", model_config_.to_json().dump());
+    io::write_archive_string(archive, "run_config", config_.to_json().dump());
+    const auto position = batches_->position();
+    io::write_archive_string(archive, "state",
+                             nlohmann::json{{"step", step_},
+                                            {"shapes", source_->count()},
+                                            {"epoch", position.epoch},
+                                            {"batch", position.batch},
+                                            {"elapsed_seconds", elapsed_seconds}}
+                                 .dump());
+    io::write_module_state(archive, "weights", *net_);
+    io::write_module_state(archive, "ema", *ema_);
+    torch::serialize::OutputArchive opt;
+    optimizer_->save(opt);
+    archive.write("optimizer", opt);
+    torch::serialize::OutputArchive rng;
+    rng.write("noise", generator_state(noise_gen_));
+    rng.write("timesteps", generator_state(timestep_gen_));
+    rng.write("labels", generator_state(label_gen_));
+    rng.write("torch_cpu", generator_state(at::detail::getDefaultCPUGenerator()));
+    if (device_.is_cuda()) rng.write("torch_cuda", generator_state(at::globalContext().defaultGenerator(device_)));
+    archive.write("rng", rng);
+    const auto path = checkpoint_path(options_.run_dir, step_);
+    io::write_archive_file(path, archive);
+    last_checkpoint_ = path;
+    last_checkpoint_step_ = step_;
+
+    auto all = list_checkpoints(options_.run_dir);
+    const auto keep = static_cast<size_t>(config_.training.keep_checkpoints);
+    for (size_t i = 0; i + keep < all.size(); ++i) fs::remove(all[i].path);
+    write_loss_plot();
+  }
+
+  // The logged losses, and once there are enough of them a smoothed curve on top: an
+  // exponential moving average, bias-corrected so that it starts at the first value.
+  void write_loss_plot() const {
+    io::PlotSeries raw;
+    for (const auto& p : history_) {
+      raw.x.push_back(static_cast<double>(p.step));
+      raw.y.push_back(p.loss);
+    }
+    std::vector<io::PlotSeries> series;
+    if (history_.size() >= 50) {
+      io::PlotSeries smooth;
+      smooth.thickness = 2;
+      raw.color = {170, 200, 235};
+      double average = 0, weight = 0;
+      for (const auto& p : history_) {
+        if (std::isfinite(p.loss)) {
+          average = 0.9 * average + 0.1 * p.loss;
+          weight = 0.9 * weight + 0.1;
+        }
+        smooth.x.push_back(static_cast<double>(p.step));
+        smooth.y.push_back(weight > 0 ? average / weight : p.loss);
+      }
+      series = {raw, smooth};
+    } else {
+      series = {raw};
+    }
+    io::LinePlotOptions o;
+    o.log_y = true;
+    io::write_png(run_loss_plot_path(options_.run_dir), io::render_line_plot(series, o));
+  }
+
+  const PointTrainingOptions& options_;
+  PointTrainingConfig config_;
+  PointModelConfig model_config_;
+  torch::Device device_{torch::kCPU};
+  bool autocast_ = false;
+  std::shared_ptr<io::ShardSource> source_;
+  std::unique_ptr<EpochBatches> batches_;
+  networks::PVCNN net_{nullptr}, ema_{nullptr};
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  at::Generator noise_gen_, timestep_gen_, label_gen_;
+  int64_t step_ = 0;
+  double elapsed_before_ = 0;
+  std::string last_checkpoint_;
+  int64_t last_checkpoint_step_ = -1;
+  std::vector<LogPoint> history_;
+  std::ofstream log_;
+};
+
+}  // namespace
+
+PointTrainingResult train_point_model(const PointTrainingOptions& options) {
+  return PointTrainer(options).run();
+}
+
+}  // namespace shapediff::diffusion

@@ -1,0 +1,50 @@
+// Running the built `shapediff` command from the CLI tests (SHAPEDIFF_CLI is its path).
+#pragma once
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace shapediff::test {
+
+struct CliRun {
+  int code;         // exit code, -1 when the command did not exit normally
+  std::string out;  // stdout and stderr together
+};
+
+// Runs `shapediff <args>` through the shell.
+inline CliRun run_cli(const std::string& args) {
+  const std::string cmd = std::string(SHAPEDIFF_CLI) + " " + args + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return {-1, "popen failed"};
+  std::string out;
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// An absent path under the test temp dir, private to this test process (ctest -j runs the
+// tests of one suite in parallel processes): <tmp>/shapediff_cli_<pid>_<name>.
+inline std::filesystem::path scratch_path(const std::string& name) {
+  auto p = std::filesystem::path(::testing::TempDir()) /
+           ("shapediff_cli_" + std::to_string(::getpid()) + "_" + name);
+  std::filesystem::remove_all(p);
+  return p;
+}
+
+inline std::string file_bytes(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+}  // namespace shapediff::test

@@ -1,0 +1,193 @@
+// `shapediff train` as a user runs it: a tiny model on a tiny procedural dataset, a run killed
+// with SIGKILL and resumed, and the bad inputs that must exit with code 2.
+#include <gtest/gtest.h>
+
+#include "tests/apps/cli_support.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+using CliRun = shapediff::test::CliRun;
+const auto run = shapediff::test::run_cli;
+
+fs::path scratch(const std::string& name) { return shapediff::test::scratch_path("train_" + name); }
+
+const std::string kTinyConfig = std::string(SHAPEDIFF_SOURCE_DIR) + "/configs/points-tiny.json";
+const std::string kSmallConfig = std::string(SHAPEDIFF_SOURCE_DIR) + "/configs/points-small.json";
+
+// Datasets shared by the tests: 6 procedural shapes with 256 points (what points-tiny.json
+// expects) and the same with 128.
+class CliTrain : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    for (const int points : {256, 128}) {
+      const auto dir = scratch("data" + std::to_string(points));
+      const auto r = run("data make --families chair,table --per-family 3 --points " +
+                         std::to_string(points) +
+                         " --scans 0 --resolution 24 --val 0 --test 0 --threads 2 --out " + dir.string());
+      ASSERT_EQ(r.code, 0) << r.out;
+    }
+  }
+  static std::string data(int points) { return scratch_path("data" + std::to_string(points)); }
+  static std::string scratch_path(const std::string& name) {
+    // scratch()'s path without emptying it: the datasets made in SetUpTestSuite.
+    return (fs::path(::testing::TempDir()) /
+            ("shapediff_cli_" + std::to_string(::getpid()) + "_train_" + name)).string();
+  }
+};
+
+std::vector<int64_t> logged_steps(const fs::path& run_dir) {
+  std::ifstream in(run_dir / "log.jsonl");
+  std::vector<int64_t> steps;
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto at = line.find("\"step\":");
+    if (at != std::string::npos) steps.push_back(std::stoll(line.substr(at + 7)));
+  }
+  return steps;
+}
+
+// The "loss" values of log.jsonl, as written.
+std::vector<std::string> logged_losses(const fs::path& run_dir) {
+  std::ifstream in(run_dir / "log.jsonl");
+  std::vector<std::string> losses;
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto at = line.find("\"loss\":");
+    if (at != std::string::npos) losses.push_back(line.substr(at + 7, line.find(',', at) - at - 7));
+  }
+  return losses;
+}
+
+TEST_F(CliTrain, TrainsTheTinyConfigInSeconds) {
+  const auto out = scratch("tiny");
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = run("train --config " + kTinyConfig + " --data " + data(256) + " --out " + out.string() +
+                     " --threads 1");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("trained 20 steps"), std::string::npos) << r.out;
+  EXPECT_LT(seconds, 30.0) << "20 tiny steps took " << seconds << " s";
+  EXPECT_TRUE(fs::exists(out / "model.pt"));
+  EXPECT_TRUE(fs::exists(out / "loss.png"));
+  EXPECT_TRUE(fs::exists(out / "config.json"));
+  EXPECT_TRUE(fs::exists(out / "checkpoints" / "step-00000010.pt"));
+  EXPECT_TRUE(fs::exists(out / "checkpoints" / "step-00000020.pt"));
+  EXPECT_EQ(logged_steps(out).size(), 20u);
+
+  // Same seed, same losses (the first 3 steps do not depend on the total: warm-up); another
+  // seed, other losses.
+  const auto again = scratch("tiny_again");
+  ASSERT_EQ(run("train --config " + kTinyConfig + " --data " + data(256) + " --out " + again.string() +
+                " --threads 1 --steps 3").code,
+            0);
+  auto first3 = logged_losses(out);
+  first3.resize(3);
+  EXPECT_EQ(first3, logged_losses(again));
+  const auto reseeded = scratch("tiny_seed");
+  ASSERT_EQ(run("train --config " + kTinyConfig + " --data " + data(256) + " --out " + reseeded.string() +
+                " --threads 1 --steps 3 --seed 5").code,
+            0);
+  EXPECT_NE(logged_losses(out)[0], logged_losses(reseeded)[0]);
+
+  const auto help = run("train --help");
+  EXPECT_EQ(help.code, 0);
+  for (const char* option : {"--config", "--data", "--out", "--steps", "--resume", "--device", "--threads", "--seed"}) {
+    EXPECT_NE(help.out.find(option), std::string::npos) << option;
+  }
+}
+
+TEST_F(CliTrain, KilledRunResumesFromItsLastCheckpoint) {
+  const auto out = scratch("killed");
+  // Paths carry this process's id: compute them before forking.
+  const std::string data_dir = data(256), out_dir = out.string();
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, STDOUT_FILENO);
+    dup2(devnull, STDERR_FILENO);
+    execl(SHAPEDIFF_CLI, SHAPEDIFF_CLI, "train", "--config", kTinyConfig.c_str(), "--data", data_dir.c_str(),
+          "--out", out_dir.c_str(), "--steps", "5000", "--threads", "1", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const auto first = out / "checkpoints" / "step-00000010.pt";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!fs::exists(first) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the run ended before it was killed";
+  ASSERT_TRUE(fs::exists(first));
+  EXPECT_FALSE(fs::exists(out / "model.pt"));
+
+  const auto r = run("train --data " + data(256) + " --out " + out.string() + " --resume --steps 40 --threads 1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("resuming"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("trained 40 steps"), std::string::npos) << r.out;
+  EXPECT_TRUE(fs::exists(out / "model.pt"));
+  // The log holds every step once: lines written after the checkpoint were dropped on resume.
+  const auto steps = logged_steps(out);
+  ASSERT_EQ(steps.size(), 40u);
+  for (size_t i = 0; i < steps.size(); ++i) EXPECT_EQ(steps[i], static_cast<int64_t>(i + 1));
+  for (const auto& entry : fs::directory_iterator(out / "checkpoints")) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << entry.path();
+  }
+}
+
+TEST_F(CliTrain, BadDataAndConfigsExitWithCodeTwo) {
+  const auto out = scratch("bad");
+  auto r = run("train --config " + kTinyConfig + " --data " + data(128) + " --out " + out.string());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("128 points per shape but the config's data.points is 256"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("shapediff: error:"), std::string::npos) << r.out;
+
+  const auto cfg = scratch("bad_config");
+  fs::create_directories(cfg);
+  std::ofstream(cfg / "typo.json") << R"({"model": {"preset": "tiny"}, "training": {"lr_sched": 1}, "data": {"points": 256}})";
+  r = run("train --config " + (cfg / "typo.json").string() + " --data " + data(256) + " --out " + out.string());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("unknown key 'training.lr_sched'"), std::string::npos) << r.out;
+  std::ofstream(cfg / "value.json") << R"({"model": {"preset": "tiny"}, "training": {"lr": -1}, "data": {"points": 256}})";
+  r = run("train --config " + (cfg / "value.json").string() + " --data " + data(256) + " --out " + out.string());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("training.lr must be"), std::string::npos) << r.out;
+}
+
+TEST_F(CliTrain, BadResumesExitWithCodeTwo) {
+  // A run to resume: then a second start into it, another architecture, a truncated checkpoint.
+  const auto out = scratch("bad_resume");
+  auto r = run("train --config " + kTinyConfig + " --data " + data(256) + " --out " + out.string() +
+               " --steps 10 --threads 1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run("train --config " + kTinyConfig + " --data " + data(256) + " --out " + out.string());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--resume"), std::string::npos) << r.out;
+  r = run("train --config " + kSmallConfig + " --data " + data(256) + " --out " + out.string() + " --resume");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("preset tiny vs small"), std::string::npos) << r.out;
+  const auto checkpoint = out / "checkpoints" / "step-00000010.pt";
+  fs::resize_file(checkpoint, fs::file_size(checkpoint) / 3);
+  r = run("train --data " + data(256) + " --out " + out.string() + " --resume --steps 20");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find(checkpoint.string()), std::string::npos) << r.out;
+}
+
+}  // namespace

@@ -1,0 +1,166 @@
+#include "diffusion/point_model.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include "test_support.h"
+
+namespace shapediff::diffusion {
+namespace {
+
+namespace fs = std::filesystem;
+
+using testing::ScratchDir;
+
+PointModelConfig tiny_config() {
+  PointModelConfig c;
+  c.preset = networks::PVCNNPreset::Tiny;
+  c.num_classes = 2;
+  c.classes = {"chair", "table"};
+  c.points = 128;
+  c.overrides.dropout = 0.1;
+  c.normalization.kind = shapes::NormalizationKind::DatasetGlobal;
+  c.normalization.center = {0.1, -0.2, 0.05};
+  c.normalization.scale = 0.4;
+  return c;
+}
+
+std::string message_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "(no std::invalid_argument)";
+}
+
+TEST(PointModelConfig, JsonRoundTripAndStrictParsing) {
+  const auto c = tiny_config();
+  const auto j = c.to_json();
+  const auto back = PointModelConfig::from_json(j, "m.json");
+  EXPECT_FALSE(config_difference(c, back).has_value());
+  EXPECT_EQ(back.normalization.scale, 0.4);
+  EXPECT_EQ(back.normalization.center[1], -0.2);
+  EXPECT_EQ(back.overrides.dropout.value_or(-1), 0.1);
+  EXPECT_EQ(back.schedule.num_train_timesteps, 1000);
+  EXPECT_EQ(back.network().dropout, 0.1);
+
+  auto typo = j;
+  typo["model"]["widht"] = 3;
+  EXPECT_NE(message_of([&] { PointModelConfig::from_json(typo, "m.json"); }).find("unknown key 'model.widht'"),
+            std::string::npos);
+  auto preset = j;
+  preset["model"]["preset"] = "huge";
+  const auto msg = message_of([&] { PointModelConfig::from_json(preset, "m.json"); });
+  EXPECT_NE(msg.find("model.preset"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("pvd, small, tiny"), std::string::npos) << msg;
+  auto classes = j;
+  classes["classes"] = {"chair"};
+  EXPECT_NE(message_of([&] { PointModelConfig::from_json(classes, "m.json"); }).find("classes has 1 names"),
+            std::string::npos);
+  auto schedule = j;
+  schedule["schedule"]["beta_schedule"] = "zigzag";
+  EXPECT_NE(message_of([&] { PointModelConfig::from_json(schedule, "m.json"); }).find("schedule.beta_schedule"),
+            std::string::npos);
+}
+
+TEST(PointModelConfig, DifferencesAreNamed) {
+  auto a = tiny_config(), b = tiny_config();
+  b.preset = networks::PVCNNPreset::Small;
+  EXPECT_EQ(config_difference(a, b).value_or(""), "preset tiny vs small");
+  b = a;
+  b.num_classes = 0;
+  EXPECT_EQ(config_difference(a, b).value_or(""), "num_classes 2 vs 0");
+  b = a;
+  b.points = 256;
+  EXPECT_EQ(config_difference(a, b).value_or(""), "points 128 vs 256");
+  b = a;
+  b.schedule.beta_end = 0.03;
+  EXPECT_EQ(config_difference(a, b).value_or(""), "schedule.beta_end 0.02 vs 0.03");
+}
+
+TEST(PointModel, SaveLoadRoundTripKeepsOutputsAndRng) {
+  ScratchDir tmp;
+  torch::manual_seed(3);
+  auto model = make_point_model(tiny_config());
+  const auto path = tmp.path("model.pt");
+  save_point_model(model, path);
+  EXPECT_LT(fs::file_size(path), 2u << 20);
+
+  torch::manual_seed(11);
+  const auto expected_draw = torch::rand({4});
+  torch::manual_seed(11);
+  auto loaded = load_point_model(path);
+  EXPECT_TRUE(torch::equal(torch::rand({4}), expected_draw)) << "loading changed torch's generator";
+
+  EXPECT_FALSE(loaded.net->is_training());
+  model.net->eval();
+  const auto x = torch::randn({2, 128, 3});
+  const auto t = torch::tensor({10, 900});
+  const auto labels = torch::tensor({0, 2});
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::equal(loaded.net->forward(x, t, labels), model.net->forward(x, t, labels)));
+  EXPECT_EQ(loaded.class_label("table"), 1);
+  EXPECT_EQ(loaded.null_label(), 2);
+  EXPECT_NE(message_of([&] { loaded.class_label("sofa"); }).find("chair, table"), std::string::npos);
+  EXPECT_EQ(loaded.schedule().num_train_timesteps(), 1000);
+  const auto back = loaded.to_dataset_frame(loaded.to_model_frame(x));
+  EXPECT_TRUE(torch::allclose(back, x, 1e-5, 1e-5));
+  EXPECT_NEAR(loaded.to_model_frame(torch::tensor({0.5, 0.2, 0.05}))[0].item<double>(), 1.0, 1e-6);
+}
+
+TEST(PointModel, ShippableSmallModelFitsTwentyMegabytes) {
+  ScratchDir tmp;
+  auto c = tiny_config();
+  c.preset = networks::PVCNNPreset::Small;
+  c.num_classes = 6;
+  c.classes = {"a", "b", "c", "d", "e", "f"};
+  c.points = 2048;
+  const auto model = make_point_model(c);
+  save_point_model(model, tmp.path("small.pt"));
+  EXPECT_LE(fs::file_size(tmp.path("small.pt")), 20u << 20);
+}
+
+TEST(PointModel, WrongArchitectureIsNamed) {
+  ScratchDir tmp;
+  auto small = tiny_config();
+  small.preset = networks::PVCNNPreset::Small;
+  // A tiny config carrying small weights: what a hand-edited or mixed-up file looks like.
+  PointModel mixed{tiny_config(), networks::PVCNN(small.network())};
+  const auto path = tmp.path("mixed.pt");
+  save_point_model(mixed, path);
+  const auto msg = message_of([&] { load_point_model(path); });
+  EXPECT_NE(msg.find(path + ": parameter "), std::string::npos) << msg;
+  EXPECT_NE(msg.find("has shape ["), std::string::npos) << msg;
+  EXPECT_NE(msg.find("config expects ["), std::string::npos) << msg;
+}
+
+TEST(PointModel, BadFilesGiveOneLineErrors) {
+  ScratchDir tmp;
+  const auto model = make_point_model(tiny_config());
+  const auto path = tmp.path("model.pt");
+  save_point_model(model, path);
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  auto check = [&](const std::string& name, const std::string& content, const std::string& fragment) {
+    const auto p = tmp.path(name);
+    std::ofstream(p, std::ios::binary) << content;
+    const auto msg = message_of([&] { load_point_model(p); });
+    EXPECT_NE(msg.find(p), std::string::npos) << msg;
+    EXPECT_NE(msg.find(fragment), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  };
+  check("truncated.pt", bytes.substr(0, bytes.size() * 2 / 3), "not a readable model archive");
+  check("garbage.pt", "PK\x03\x04 definitely not a model", "not a readable model archive");
+  check("empty.pt", "", "not a readable model archive");
+  EXPECT_NE(message_of([&] { load_point_model(tmp.path("absent.pt")); }).find("cannot open"), std::string::npos);
+  EXPECT_NE(message_of([&] { load_point_model(tmp.path("")); }).find("without checkpoints"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace shapediff::diffusion

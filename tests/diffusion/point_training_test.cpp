@@ -1,0 +1,308 @@
+#include "diffusion/point_training.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include "test_support.h"
+
+#include "diffusion/ema.h"
+#include "diffusion/lr_schedule.h"
+#include "diffusion/point_model.h"
+#include "diffusion/training_run.h"
+#include "io/module_archive.h"
+#include "io/png.h"
+#include "io/shape_dataset.h"
+
+namespace shapediff::diffusion {
+namespace {
+
+namespace fs = std::filesystem;
+
+// ---- learning rate and EMA ----------------------------------------------------------------
+
+TEST(LrSchedule, MatchesTheFormulas) {
+  LrSchedule s;
+  s.decay = LrDecay::Cosine;
+  s.lr = 1e-3;
+  s.warmup_steps = 10;
+  s.total_steps = 110;
+  s.min_lr = 1e-5;
+  EXPECT_DOUBLE_EQ(s.at(0), 1e-4);       // 1e-3 * 1/10
+  EXPECT_DOUBLE_EQ(s.at(4), 5e-4);
+  EXPECT_DOUBLE_EQ(s.at(9), 1e-3);
+  EXPECT_DOUBLE_EQ(s.at(10), 1e-3);      // cosine starts at the peak
+  EXPECT_NEAR(s.at(60), 1e-5 + (1e-3 - 1e-5) * 0.5, 1e-15);  // half way: cos(pi/2) = 0
+  EXPECT_NEAR(s.at(35), 1e-5 + (1e-3 - 1e-5) * 0.5 * (1 + std::cos(M_PI * 0.25)), 1e-15);
+  EXPECT_DOUBLE_EQ(s.at(110), 1e-5);
+  EXPECT_DOUBLE_EQ(s.at(500), 1e-5);     // stays at the floor
+
+  s.decay = LrDecay::Exponential;
+  s.gamma = 0.99;
+  s.min_lr = 0;
+  EXPECT_DOUBLE_EQ(s.at(10), 1e-3);
+  EXPECT_NEAR(s.at(30), 1e-3 * std::pow(0.99, 20), 1e-15);
+  s.decay = LrDecay::Constant;
+  EXPECT_DOUBLE_EQ(s.at(1000), 1e-3);
+  s.warmup_steps = 0;
+  EXPECT_DOUBLE_EQ(s.at(0), 1e-3);
+
+  EXPECT_EQ(parse_lr_decay("cosine"), LrDecay::Cosine);
+  EXPECT_THROW(parse_lr_decay("linear"), std::invalid_argument);
+  s.lr = -1;
+  EXPECT_THROW(s.validate(), std::invalid_argument);
+}
+
+TEST(Ema, FollowsTheUpdateRule) {
+  torch::nn::Linear model(2, 1), ema(2, 1);
+  {
+    torch::NoGradGuard g;
+    model->weight.fill_(3);
+    model->bias.fill_(-1);
+    ema->weight.fill_(1);
+    ema->bias.fill_(1);
+  }
+  EmaOptions o;
+  o.decay = 0.9;
+  o.start_step = 2;
+  EXPECT_EQ(ema_decay_at(1, o), 0.0);
+  EXPECT_EQ(ema_decay_at(2, o), 0.0);
+  EXPECT_EQ(ema_decay_at(3, o), 0.9);
+  update_ema(*ema, *model, ema_decay_at(3, o));  // 0.9 * 1 + 0.1 * 3
+  EXPECT_NEAR(ema->weight[0][0].item<double>(), 1.2, 1e-6);
+  EXPECT_NEAR(ema->bias[0].item<double>(), 0.8, 1e-6);
+  update_ema(*ema, *model, 0.9);  // 0.9 * 1.2 + 0.3
+  EXPECT_NEAR(ema->weight[0][1].item<double>(), 1.38, 1e-6);
+  update_ema(*ema, *model, 0.0);  // a copy
+  EXPECT_EQ(ema->weight[0][0].item<double>(), 3.0);
+  torch::nn::Linear other(3, 1);
+  EXPECT_THROW(update_ema(*other, *model, 0.5), std::invalid_argument);
+  EXPECT_THROW(update_ema(*ema, *model, 1.0), std::invalid_argument);
+}
+
+// ---- training runs on a small random dataset ------------------------------------------------
+
+using testing::ScratchDir;
+
+// 12 noisy spheres and boxes of `points` points in two categories.
+void make_dataset(const std::string& dir, int64_t points) {
+  io::DatasetInfo info;
+  info.categories = {"ball", "box"};
+  info.points = points;
+  info.normalization.kind = shapes::NormalizationKind::UnitSphere;
+  io::DatasetWriter writer(dir, info, /*shard_size=*/5);
+  torch::manual_seed(5);
+  for (int i = 0; i < 12; ++i) {
+    io::ShapeRecord r;
+    r.id = "shape-" + std::to_string(i);
+    r.label = i % 2;
+    auto p = torch::randn({points, 3});
+    p = r.label == 0 ? p / p.norm(2, 1, true) : torch::clamp(p, -1, 1) * 0.6;
+    r.points = p.to(torch::kFloat32).contiguous();
+    r.normalization.kind = shapes::NormalizationKind::UnitSphere;
+    writer.add("train", r);
+  }
+  writer.finish();
+}
+
+PointTrainingConfig tiny_training_config() {
+  PointTrainingConfig c;
+  c.model.preset = networks::PVCNNPreset::Tiny;
+  c.model.overrides.dropout = 0.1;  // so that torch's default generator takes part
+  auto& t = c.training;
+  t.steps = 6;
+  t.batch_size = 4;
+  t.grad_accumulation = 2;
+  t.lr = 2e-3;
+  t.warmup_steps = 2;
+  t.ema_decay = 0.8;
+  t.ema_start = 1;
+  t.cfg_dropout = 0.3;
+  t.checkpoint_every = 2;
+  t.keep_checkpoints = 2;
+  t.log_every = 1;
+  t.seed = 9;
+  c.data.points = 128;
+  c.data.workers = 1;
+  return c;
+}
+
+std::vector<torch::Tensor> state_of(const std::string& checkpoint, const std::string& key,
+                                    const PointModelConfig& config) {
+  auto archive = io::read_archive_file(checkpoint);
+  networks::PVCNN net(config.network());
+  io::read_module_state(archive, key, *net, checkpoint);
+  std::vector<torch::Tensor> out;
+  for (const auto& p : net->parameters()) out.push_back(p.detach().clone());
+  return out;
+}
+
+std::vector<double> logged_losses(const std::string& run) {
+  std::ifstream in(run_log_path(run));
+  std::vector<double> out;
+  std::string line;
+  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line).at("loss").get<double>());
+  return out;
+}
+
+std::string message_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "(no exception)";
+}
+
+class PointTrainingTest : public ::testing::Test {
+ protected:
+  void SetUp() override { make_dataset(data_, 128); }
+  PointTrainingOptions options(const std::string& run) const {
+    PointTrainingOptions o;
+    o.data_dir = data_;
+    o.run_dir = tmp_.path(run);
+    o.config = tiny_training_config();
+    return o;
+  }
+  ScratchDir tmp_;
+  std::string data_ = tmp_.path("data");
+};
+
+TEST_F(PointTrainingTest, ResumeContinuesExactly) {
+  const auto whole = train_point_model(options("whole"));
+  ASSERT_TRUE(whole.completed);
+  EXPECT_EQ(whole.step, 6);
+
+  // Stop after 3 steps (mid-epoch: 12 shapes = 3 batches per epoch, 2 batches per step), then
+  // resume in a fresh trainer.
+  auto first = options("split");
+  first.on_step = [](const TrainingProgress& p) { return p.step < 3; };
+  const auto half = train_point_model(first);
+  EXPECT_FALSE(half.completed);
+  EXPECT_EQ(half.step, 3);
+  EXPECT_TRUE(half.model_path.empty());
+  EXPECT_FALSE(fs::exists(run_model_path(tmp_.path("split"))));
+  // Something else draws from torch's generator in between; the resume must not care.
+  torch::manual_seed(12345);
+  auto second = options("split");
+  second.resume = true;
+  second.config.reset();
+  const auto rest = train_point_model(second);
+  EXPECT_TRUE(rest.completed);
+  EXPECT_EQ(rest.start_step, 3);
+
+  const auto model = load_point_model(whole.model_path);
+  for (const char* key : {"weights", "ema"}) {
+    const auto a = state_of(whole.checkpoint_path, key, model.config);
+    const auto b = state_of(rest.checkpoint_path, key, model.config);
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << key << " tensor " << i;
+  }
+  EXPECT_EQ(logged_losses(tmp_.path("whole")), logged_losses(tmp_.path("split")));
+
+  // The weights moved, and the EMA differs from the raw weights.
+  const auto raw = state_of(whole.checkpoint_path, "weights", model.config);
+  const auto ema = state_of(whole.checkpoint_path, "ema", model.config);
+  bool differs = false;
+  for (size_t i = 0; i < raw.size(); ++i) differs = differs || !torch::equal(raw[i], ema[i]);
+  EXPECT_TRUE(differs);
+}
+
+TEST_F(PointTrainingTest, WritesTheRunFolder) {
+  const auto o = options("run");
+  const auto result = train_point_model(o);
+  ASSERT_TRUE(result.completed);
+  // Checkpoints at 2, 4, 6; the last two kept.
+  const auto checkpoints = list_checkpoints(o.run_dir);
+  ASSERT_EQ(checkpoints.size(), 2u);
+  EXPECT_EQ(checkpoints[0].step, 4);
+  EXPECT_EQ(checkpoints[1].step, 6);
+  EXPECT_EQ(logged_losses(o.run_dir).size(), 6u);
+  for (double loss : logged_losses(o.run_dir)) EXPECT_TRUE(std::isfinite(loss) && loss > 0);
+  const auto plot = io::read_png(run_loss_plot_path(o.run_dir));
+  EXPECT_EQ(plot.size(2), 3);
+  EXPECT_TRUE(fs::exists(run_config_path(o.run_dir)));
+
+  // The model file holds the EMA weights and the dataset's classes and normalization.
+  const auto model = load_point_model(result.model_path);
+  EXPECT_EQ(model.config.classes, (std::vector<std::string>{"ball", "box"}));
+  EXPECT_EQ(model.config.num_classes, 2);
+  EXPECT_EQ(model.config.points, 128);
+  EXPECT_EQ(model.config.normalization.kind, shapes::NormalizationKind::DatasetGlobal);
+  EXPECT_GT(model.config.normalization.scale, 0.2);
+  EXPECT_LT(model.config.normalization.scale, 0.8);
+  const auto ema = state_of(result.checkpoint_path, "ema", model.config);
+  const auto params = model.net->parameters();
+  for (size_t i = 0; i < ema.size(); ++i) EXPECT_TRUE(torch::equal(params[i], ema[i]));
+  // The run folder loads as its latest checkpoint's EMA weights.
+  const auto from_run = load_point_model(o.run_dir);
+  EXPECT_TRUE(torch::equal(from_run.net->parameters()[0], params[0]));
+
+  // Not a second time into the same folder.
+  EXPECT_NE(message_of([&] { train_point_model(o); }).find("--resume"), std::string::npos);
+}
+
+TEST_F(PointTrainingTest, DivergenceStopsAndKeepsTheLastGoodCheckpoint) {
+  auto o = options("nan");
+  o.config->training.lr = 1e30;
+  o.config->training.warmup_steps = 0;
+  o.config->training.grad_clip = 0;
+  o.config->training.checkpoint_every = 1;
+  o.config->training.steps = 20;
+  std::string msg;
+  try {
+    train_point_model(o);
+  } catch (const std::runtime_error& e) {
+    msg = e.what();
+  }
+  ASSERT_NE(msg.find("training diverged at step "), std::string::npos) << msg;
+  EXPECT_NE(msg.find("the last good checkpoint is"), std::string::npos) << msg;
+  const auto latest = latest_checkpoint(o.run_dir);
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_NE(msg.find(latest->path), std::string::npos) << msg;
+  EXPECT_NO_THROW(load_point_model(latest->path));
+  EXPECT_FALSE(fs::exists(run_model_path(o.run_dir)));
+}
+
+TEST_F(PointTrainingTest, BadInputsAreNamed) {
+  auto o = options("points");
+  o.config->data.points = 256;
+  auto msg = message_of([&] { train_point_model(o); });
+  EXPECT_NE(msg.find("128 points per shape but the config's data.points is 256"), std::string::npos) << msg;
+
+  auto r = options("nothing");
+  r.resume = true;
+  msg = message_of([&] { train_point_model(r); });
+  EXPECT_NE(msg.find("nothing to resume"), std::string::npos) << msg;
+
+  // A checkpoint, then a resume with another architecture or a different setting.
+  auto base = options("arch");
+  base.on_step = [](const TrainingProgress& p) { return p.step < 2; };
+  train_point_model(base);
+  auto other = options("arch");
+  other.resume = true;
+  other.config->model.preset = networks::PVCNNPreset::Small;
+  msg = message_of([&] { train_point_model(other); });
+  EXPECT_NE(msg.find("preset tiny vs small"), std::string::npos) << msg;
+  other.config = tiny_training_config();
+  other.config->training.lr = 0.5;
+  msg = message_of([&] { train_point_model(other); });
+  EXPECT_NE(msg.find("training.lr 0.002 vs 0.5"), std::string::npos) << msg;
+
+  // A truncated checkpoint names the file.
+  const auto latest = latest_checkpoint(base.run_dir)->path;
+  const auto size = fs::file_size(latest);
+  fs::resize_file(latest, size / 2);
+  other.config.reset();
+  msg = message_of([&] { train_point_model(other); });
+  EXPECT_NE(msg.find(latest), std::string::npos) << msg;
+  EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+}
+
+}  // namespace
+}  // namespace shapediff::diffusion
