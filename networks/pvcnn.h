@@ -24,8 +24,9 @@
 
 namespace shapediff::networks {
 
-// One set-abstraction stage: `conv_blocks` PVConv blocks of `conv_out` channels at voxel
-// resolution `voxel_resolution` (conv_blocks 0: none), then PointNet++ set abstraction:
+// One set-abstraction stage: PVConv blocks of `conv_out` channels at voxel resolution
+// `voxel_resolution` (conv_blocks 0: none; as in PVD's builder, only the first stage builds
+// all `conv_blocks` of them, later stages build one), then PointNet++ set abstraction:
 // `centers` farthest points, ball query (radius, neighbours), shared MLP `mlp`, max-pool.
 struct SABlockConfig {
   int64_t conv_out = 0;
