@@ -41,6 +41,16 @@ networks::PVCNN build_network_preserving_rng(const networks::PVCNNConfig& config
 
 }  // namespace
 
+PointTask parse_point_task(const std::string& name) {
+  if (name == "generation") return PointTask::Generation;
+  if (name == "completion") return PointTask::Completion;
+  throw std::invalid_argument("unknown task '" + name + "' (choose from: generation, completion)");
+}
+
+std::string to_string(PointTask task) {
+  return task == PointTask::Completion ? "completion" : "generation";
+}
+
 networks::PVCNNConfig PointModelConfig::network() const {
   auto c = networks::pvcnn_preset(preset, num_classes);
   if (overrides.embed_dim) c.embed_dim = *overrides.embed_dim;
@@ -54,6 +64,13 @@ networks::PVCNNConfig PointModelConfig::network() const {
 void PointModelConfig::validate(const std::string& context) const {
   auto fail = [&](const std::string& msg) { throw std::invalid_argument(context + ": " + msg); };
   if (points < 1) fail("points must be >= 1, got " + std::to_string(points));
+  if (task == PointTask::Completion && (known_points < 1 || known_points >= points)) {
+    fail("known_points must be in [1, points - 1] for a completion model, got " +
+         std::to_string(known_points) + " of " + std::to_string(points));
+  }
+  if (task == PointTask::Generation && known_points != 0) {
+    fail("known_points is " + std::to_string(known_points) + " but the task is generation");
+  }
   if (num_classes < 0) fail("model.num_classes must be >= 0, got " + std::to_string(num_classes));
   if (num_classes > 0 && static_cast<int64_t>(classes.size()) != num_classes) {
     fail("classes has " + std::to_string(classes.size()) + " names but model.num_classes is " +
@@ -79,13 +96,19 @@ nlohmann::json PointModelConfig::to_json() const {
   if (overrides.squeeze_excitation) model["squeeze_excitation"] = *overrides.squeeze_excitation;
   if (overrides.dropout) model["dropout"] = *overrides.dropout;
   if (overrides.head_channels) model["head_channels"] = *overrides.head_channels;
-  return {{"version", kConfigVersion},
+  nlohmann::json out = {{"version", kConfigVersion},
           {"model", model},
           {"schedule", schedule_to_json(schedule)},
           {"points", points},
           {"classes", classes},
           {"normalization",
            {{"dataset", shapes::to_string(dataset_normalization)}, {"model", normalization.to_json()}}}};
+  // Generation models keep the file layout they had before completion models existed.
+  if (task == PointTask::Completion) {
+    out["task"] = to_string(task);
+    out["known_points"] = known_points;
+  }
+  return out;
 }
 
 PointModelConfig PointModelConfig::from_json(const nlohmann::json& json, const std::string& context) {
@@ -113,6 +136,12 @@ PointModelConfig PointModelConfig::from_json(const nlohmann::json& json, const s
   auto schedule = root.object("schedule", /*optional=*/true);
   c.schedule = schedule_from_json(schedule);
   c.points = root.require<int64_t>("points");
+  try {
+    c.task = parse_point_task(root.get<std::string>("task", "generation"));
+  } catch (const std::invalid_argument& e) {
+    root.reject("task", e.what());
+  }
+  c.known_points = root.get<int64_t>("known_points", 0);
   c.classes = root.get<std::vector<std::string>>("classes", {});
 
   auto norm = root.object("normalization", /*optional=*/true);
@@ -164,6 +193,10 @@ std::optional<std::string> config_difference(const PointModelConfig& a, const Po
     }
   }
   if (a.points != b.points) return "points " + std::to_string(a.points) + " vs " + std::to_string(b.points);
+  if (a.task != b.task) return "task " + to_string(a.task) + " vs " + to_string(b.task);
+  if (a.known_points != b.known_points) {
+    return "known_points " + std::to_string(a.known_points) + " vs " + std::to_string(b.known_points);
+  }
   if (a.classes != b.classes) {
     return "classes " + nlohmann::json(a.classes).dump() + " vs " + nlohmann::json(b.classes).dump();
   }

@@ -29,6 +29,8 @@
 //    "schedule": {"num_train_timesteps": 1000, "beta_start": 0.0001, "beta_end": 0.02,
 //                 "beta_schedule": "linear", "prediction_type": "epsilon", ...},
 //    "points": 2048,
+//    "task": "generation",                                          // or "completion" (below)
+//    "known_points": 0,                                             // completion: K > 0
 //    "classes": ["airplane", "chair", ...],                         // dataset categories by label
 //    "normalization": {"dataset": "unit_sphere",
 //                      "model": {"kind": "dataset_global", "center": [x, y, z], "scale": s}}}
@@ -58,12 +60,21 @@ struct PVCNNOverrides {
   std::optional<int64_t> head_channels;
 };
 
+// What the network was trained to do. A completion model (PVD's conditional completion) takes
+// x = [K known points, N - K noisy points] ([B,N,3], known first) and its output is read on the
+// last N - K rows only; a generation model denoises all N points.
+enum class PointTask { Generation, Completion };
+PointTask parse_point_task(const std::string& name);  // generation, completion
+std::string to_string(PointTask task);
+
 struct PointModelConfig {
   networks::PVCNNPreset preset = networks::PVCNNPreset::Small;
   int64_t num_classes = 0;  // 0: unconditional; labels 0..num_classes-1, null label num_classes
   PVCNNOverrides overrides;
   ScheduleConfig schedule;  // PVD: linear betas 1e-4..0.02 over 1000 steps, epsilon
-  int64_t points = 2048;    // points per generated shape
+  int64_t points = 2048;    // points per generated shape (completion: known + generated)
+  PointTask task = PointTask::Generation;
+  int64_t known_points = 0;  // completion: the K known points of the N (0 < K < N)
   std::vector<std::string> classes;  // the dataset's categories in label order
   shapes::NormalizationKind dataset_normalization = shapes::NormalizationKind::UnitSphere;
   shapes::Normalization normalization;  // stored frame -> model frame

@@ -53,7 +53,11 @@ torch::Tensor sample_from(Sampler& sampler, const Denoiser& denoiser, const torc
   sampler.set_timesteps(loop.num_inference_steps);
   const torch::Tensor timesteps = sampler.timesteps();
   const int64_t S = timesteps.size(0);
-  torch::Tensor x = x_T * sampler.init_noise_sigma();
+  if (loop.start_index < 0 || loop.start_index >= S) {
+    throw std::invalid_argument("start_index = " + std::to_string(loop.start_index) +
+                                " (must be in [0, " + std::to_string(S) + "))");
+  }
+  torch::Tensor x = loop.start_index > 0 ? x_T : x_T * sampler.init_noise_sigma();
 
   auto report = [&](int64_t i, double t, const torch::Tensor& pred_x0) {
     if (loop.on_progress) loop.on_progress(i + 1, S);
@@ -64,6 +68,10 @@ torch::Tensor sample_from(Sampler& sampler, const Denoiser& denoiser, const torc
   };
 
   if (auto* sde = dynamic_cast<ScoreSdeVeSampler*>(&sampler)) {
+    if (loop.start_index > 0 || loop.after_step) {
+      throw std::invalid_argument(
+          "the score-SDE sampler's predictor-corrector loop takes no start_index or after_step");
+    }
     const int64_t correct_steps = sde->correct_steps();
     torch::Tensor mean = x;
     for (int64_t i = 0; i < S; ++i) {
@@ -84,8 +92,8 @@ torch::Tensor sample_from(Sampler& sampler, const Denoiser& denoiser, const torc
   }
 
   auto* repaint = dynamic_cast<RePaintSampler*>(&sampler);
-  double t_last = timesteps[0].item<double>() + 1.0;
-  for (int64_t i = 0; i < S; ++i) {
+  double t_last = timesteps[loop.start_index].item<double>() + 1.0;
+  for (int64_t i = loop.start_index; i < S; ++i) {
     const auto t = timesteps[i];
     const double tv = t.item<double>();
     torch::Tensor pred_x0;
@@ -96,6 +104,7 @@ torch::Tensor sample_from(Sampler& sampler, const Denoiser& denoiser, const torc
       x = out.prev_sample;
       pred_x0 = out.pred_original_sample;
     }
+    if (loop.after_step) x = loop.after_step(x, i);
     t_last = tv;
     report(i, tv, pred_x0);
   }

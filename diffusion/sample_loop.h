@@ -44,6 +44,12 @@ struct SampleLoopOptions {
   int64_t record_every = 0;
   std::function<void(const TrajectoryFrame&)> on_frame;
   std::function<void(int64_t done, int64_t total)> on_progress;
+  // Start partway through the schedule (SDEdit): sample_from's x is then the sample at
+  // timesteps()[start_index], already at that noise level (not scaled by init_noise_sigma).
+  int64_t start_index = 0;
+  // Called after every step with the new sample and the step's index i in timesteps(); returns
+  // the sample to go on with. Completion re-imposes the known region here (diffusion/completion.h).
+  std::function<torch::Tensor(const torch::Tensor& x, int64_t i)> after_step;
 };
 
 // Runs set_timesteps, draws x_T ~ N(0, init_noise_sigma^2) of `shape` from `noise`, and denoises.

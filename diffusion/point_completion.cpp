@@ -1,0 +1,217 @@
+#include "diffusion/point_completion.h"
+
+#include <stdexcept>
+
+#include <torch/torch.h>
+
+#include "diffusion/noise_source.h"
+#include "diffusion/sample_loop.h"
+#include "networks/point_ops.h"
+#include "shapes/chamfer.h"
+
+namespace shapediff::diffusion {
+
+PointCompletionMethod parse_point_completion_method(const std::string& name) {
+  if (name == "conditional") return PointCompletionMethod::Conditional;
+  if (name == "replacement") return PointCompletionMethod::Replacement;
+  if (name == "repaint") return PointCompletionMethod::RePaint;
+  if (name == "sdedit") return PointCompletionMethod::SDEdit;
+  throw std::invalid_argument("unknown completion strategy '" + name +
+                              "' (choose from: conditional, replacement, repaint, sdedit)");
+}
+
+std::string to_string(PointCompletionMethod method) {
+  switch (method) {
+    case PointCompletionMethod::Conditional: return "conditional";
+    case PointCompletionMethod::Replacement: return "replacement";
+    case PointCompletionMethod::RePaint: return "repaint";
+    case PointCompletionMethod::SDEdit: return "sdedit";
+  }
+  return "?";
+}
+
+std::vector<std::string> point_completion_method_names() {
+  return {"conditional", "replacement", "repaint", "sdedit"};
+}
+
+PointCompletionMethod default_completion_method(const PointModel& model) {
+  return model.config.task == PointTask::Completion ? PointCompletionMethod::Conditional
+                                                    : PointCompletionMethod::Replacement;
+}
+
+torch::Tensor resample_partial(const torch::Tensor& partial, int64_t k, uint64_t seed) {
+  if (!partial.defined() || partial.dim() != 2 || partial.size(1) != 3 || partial.size(0) < 1) {
+    throw std::invalid_argument("partial cloud must be [M,3] with M >= 1, got " +
+                                (partial.defined() ? detail::shape_string(partial.sizes()) : std::string("none")));
+  }
+  if (k < 1) throw std::invalid_argument("known points = " + std::to_string(k) + " (must be >= 1)");
+  auto p = partial.to(torch::kCPU, torch::kFloat32).contiguous();
+  if (!torch::isfinite(p).all().item<bool>()) {
+    throw std::invalid_argument("partial cloud has NaN or infinite coordinates");
+  }
+  const int64_t m = p.size(0);
+  if (m >= k) {
+    auto idx = networks::farthest_point_sample(p.unsqueeze(0), k)[0];
+    return p.index_select(0, idx);
+  }
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  auto extra = torch::randint(m, {k - m}, gen, torch::kLong);
+  return torch::cat({p, p.index_select(0, extra)});
+}
+
+namespace {
+
+void check(const PointModel& model, const PointCompletionOptions& o, int64_t n, int64_t k) {
+  auto fail = [](const std::string& what) { throw std::invalid_argument(what); };
+  const bool completion_model = model.config.task == PointTask::Completion;
+  if (o.method == PointCompletionMethod::Conditional && !completion_model) {
+    fail("strategy conditional needs a completion model (trained with --task completion); this is "
+         "a generation model: use replacement, repaint or sdedit");
+  }
+  if (o.method != PointCompletionMethod::Conditional && completion_model) {
+    fail("strategy " + to_string(o.method) + " needs a generation model; this is a completion model "
+         "(use strategy conditional)");
+  }
+  if (o.samples < 1) fail("samples = " + std::to_string(o.samples) + " (must be >= 1)");
+  if (n < model.config.network().sa[0].centers) {
+    fail("points = " + std::to_string(n) + " (the model's first stage needs at least " +
+         std::to_string(model.config.network().sa[0].centers) + ")");
+  }
+  if (k < 1 || k >= n) {
+    fail("known points = " + std::to_string(k) + " (must be in [1, " + std::to_string(n - 1) + "])");
+  }
+  if (o.steps < 1 || o.steps > model.config.schedule.num_train_timesteps) {
+    fail("steps = " + std::to_string(o.steps) + " (must be in [1, " +
+         std::to_string(model.config.schedule.num_train_timesteps) + "], the model's training steps)");
+  }
+  if (o.label) {
+    if (model.config.num_classes == 0) fail("the model is unconditional: it takes no class label");
+    if (*o.label < 0 || *o.label >= model.config.num_classes) {
+      fail("label = " + std::to_string(*o.label) + " (the model has " +
+           std::to_string(model.config.num_classes) + " classes)");
+    }
+  } else if (o.guidance != 1.0) {
+    fail("guidance = " + std::to_string(o.guidance) + " needs a class label");
+  }
+}
+
+}  // namespace
+
+PointCompletions complete_points(PointModel& model, const torch::Tensor& partial,
+                                 const PointCompletionOptions& options) {
+  const bool conditional = options.method == PointCompletionMethod::Conditional;
+  const int64_t n = options.points > 0 ? options.points : model.config.points;
+  int64_t k = options.known_points > 0 ? options.known_points : n / 4;
+  if (conditional) {
+    if (options.known_points > 0 && options.known_points != model.config.known_points) {
+      throw std::invalid_argument("known points = " + std::to_string(options.known_points) +
+                                  " but the completion model was trained with " +
+                                  std::to_string(model.config.known_points));
+    }
+    k = model.config.known_points;
+  }
+  check(model, options, n, k);
+  const auto known = resample_partial(partial, k, options.seed);
+
+  torch::NoGradGuard no_grad;
+  auto& net = model.net;
+  const bool was_training = net->is_training();
+  net->eval();
+  const int64_t s = options.samples;
+  const auto dev = torch::TensorOptions().dtype(torch::kFloat32).device(options.device);
+  const auto known_dev = known.to(dev);
+  const int64_t null_label = model.null_label();
+  const bool guided_run = options.label && options.guidance != 1.0;
+  const auto labels = torch::full({s}, options.label.value_or(null_label), dev.dtype(torch::kLong));
+  const auto labels2 = torch::cat({labels, torch::full({s}, null_label, labels.options())});
+  auto run_net = [&](const torch::Tensor& x, const torch::Tensor& t) {
+    if (!guided_run) return net->forward(x, t, labels);
+    auto out = net->forward(torch::cat({x, x}), t, labels2);
+    auto cond = out.slice(0, 0, s), uncond = out.slice(0, s);
+    return uncond + options.guidance * (cond - uncond);
+  };
+  const auto known_batch = known_dev.unsqueeze(0).expand({s, k, 3});
+
+  std::vector<torch::Tensor> frames, frames_x0;
+  std::vector<int64_t> frame_steps;
+  std::vector<double> frame_t;
+  auto on_frame = [&](const TrajectoryFrame& f) {
+    auto whole = [&](const torch::Tensor& x) {
+      return conditional ? torch::cat({known_batch, x}, 1) : x;
+    };
+    frames.push_back(whole(f.x).to(torch::kCPU, torch::kFloat32));
+    frames_x0.push_back(f.pred_x0.defined() ? whole(f.pred_x0).to(torch::kCPU, torch::kFloat32)
+                                            : frames.back());
+    frame_steps.push_back(f.step);
+    frame_t.push_back(f.timestep);
+  };
+
+  GeneratorNoise noise(options.seed);
+  torch::Tensor points;
+  if (conditional) {
+    // The free points alone run through the sampler; the network sees them after the clean
+    // known points and its output is read on the free rows.
+    Denoiser denoiser = [&](const torch::Tensor& x, const torch::Tensor& t) {
+      return run_net(torch::cat({known_batch, x}, 1), t).slice(1, k).contiguous();
+    };
+    auto sampler = make_sampler(options.sampler, model.config.schedule, options.sampler_options);
+    SampleLoopOptions loop;
+    loop.num_inference_steps = options.steps;
+    loop.on_progress = options.on_progress;
+    if (options.record_every > 0) {
+      loop.record_every = options.record_every;
+      loop.on_frame = on_frame;
+    }
+    auto free = sample(*sampler, denoiser, {s, n - k, 3}, dev, noise, loop);
+    points = torch::cat({known_batch, free}, 1);
+  } else {
+    CompletionOptions o;
+    o.strategy = options.method == PointCompletionMethod::RePaint ? CompletionStrategy::RePaint
+                 : options.method == PointCompletionMethod::SDEdit ? CompletionStrategy::SDEdit
+                                                                   : CompletionStrategy::Replacement;
+    o.sampler = options.sampler;
+    o.sampler_options = options.sampler_options;
+    o.steps = options.steps;
+    o.strength = options.strength;
+    o.on_progress = options.on_progress;
+    if (options.record_every > 0) {
+      o.record_every = options.record_every;
+      o.on_frame = on_frame;
+    }
+    auto known_full = torch::zeros({1, n, 3}, dev);
+    known_full.slice(1, 0, k).copy_(known_dev.unsqueeze(0));
+    auto mask = torch::zeros({1, n, 1}, dev);
+    mask.slice(1, 0, k).fill_(1.0);
+    if (o.strategy == CompletionStrategy::SDEdit) {
+      // The start: the known points, then the known points again (cyclically) for the free rows.
+      auto idx = torch::arange(n, torch::kLong).remainder(k).to(options.device);
+      o.init = known_dev.index_select(0, idx).unsqueeze(0);
+    }
+    points = complete(run_net, model.config.schedule, known_full, mask, {s, n, 3}, noise, o);
+  }
+  if (was_training) net->train();
+
+  PointCompletions out;
+  out.points = points.to(torch::kCPU, torch::kFloat32).contiguous();
+  out.known = known;
+  if (!frames.empty()) {
+    out.trajectory = torch::stack(frames);
+    out.trajectory_x0 = torch::stack(frames_x0);
+    out.trajectory_steps = torch::tensor(frame_steps, torch::kLong);
+    out.trajectory_timesteps = torch::tensor(frame_t, torch::kFloat64);
+  }
+  return out;
+}
+
+double total_mutual_difference(const torch::Tensor& completions) {
+  if (!completions.defined() || completions.dim() != 3 || completions.size(2) != 3) {
+    throw std::invalid_argument("total_mutual_difference: completions must be [S,N,3]");
+  }
+  const int64_t s = completions.size(0);
+  if (s < 2) return 0.0;
+  auto c = completions.to(torch::kCPU, torch::kFloat32).contiguous();
+  const auto cd = shapes::chamfer_matrix(c, c);  // [S,S], zero diagonal
+  return (cd.sum(1) / static_cast<double>(s - 1)).sum().item<double>();
+}
+
+}  // namespace shapediff::diffusion
