@@ -18,6 +18,7 @@
 #include "io/json_file.h"
 #include "io/npz.h"
 #include "io/point_cloud_io.h"
+#include "shapes/reconstruct.h"
 
 namespace shapediff::apps {
 namespace {
@@ -27,8 +28,8 @@ namespace fs = std::filesystem;
 struct SampleCommandArgs {
   std::string model;
   int64_t count = 16;
-  std::string sampler = "dpmsolver_multistep";
-  int64_t steps = 25;
+  std::string sampler = "ddpm";
+  int64_t steps = 100;  // stochastic: deterministic samplers give blobs from CPU-trained models (RESULTS.md)
   std::string class_name;
   double guidance = 1.0;
   uint64_t seed = 0;
@@ -40,7 +41,24 @@ struct SampleCommandArgs {
   std::string out;
   bool overwrite = false;
   bool karras = false;
+  std::string mesh;  // reconstruction method for shape_NNNN_mesh.ply; empty: no meshes
 };
+
+// --mesh: one generated shape's mesh next to its PLY. A shape that cannot be meshed (too few
+// distinct points, a flat blob) gets a warning instead of failing the whole run.
+void write_shape_mesh(const std::filesystem::path& ply, const shapes::PointCloud& cloud,
+                      const std::string& method) {
+  const auto path = ply.parent_path() / (ply.stem().string() + "_mesh.ply");
+  try {
+    shapes::ReconstructOptions o;
+    o.method = shapes::parse_reconstruct_method(method);
+    auto r = shapes::reconstruct(cloud, o);
+    for (const auto& w : r.warnings) std::cerr << "shapediff: warning: " << ply.filename().string() << ": " << w << "\n";
+    io::write_mesh(path.string(), r.mesh);
+  } catch (const std::exception& e) {
+    std::cerr << "shapediff: warning: " << ply.filename().string() << ": no mesh: " << e.what() << "\n";
+  }
+}
 
 int run_sample(const SampleCommandArgs& a) {
   if (a.threads < 1) throw std::invalid_argument("--threads = " + std::to_string(a.threads) + " (must be >= 1)");
@@ -53,6 +71,10 @@ int run_sample(const SampleCommandArgs& a) {
     throw std::invalid_argument("--device cuda: no CUDA device is available to this build");
   }
   if (a.count < 1) throw std::invalid_argument("--count = " + std::to_string(a.count) + " (must be >= 1)");
+  if (!a.mesh.empty()) {
+    shapes::parse_reconstruct_method(a.mesh);
+    if (!shapes::reconstruction_available()) throw std::invalid_argument("--mesh needs CGAL: this build has SHAPEDIFF_WITH_CGAL=OFF");
+  }
   const fs::path out(a.out);
   if (fs::exists(out) && !a.overwrite && !(fs::is_directory(out) && fs::is_empty(out))) {
     throw std::invalid_argument(a.out + ": exists and is not empty (pass --overwrite to replace it)");
@@ -94,6 +116,7 @@ int run_sample(const SampleCommandArgs& a) {
       shapes::PointCloud cloud;
       cloud.points = points[i];
       io::write_point_cloud((tmp / name.str()).string(), cloud);
+      if (!a.mesh.empty()) write_shape_mesh(tmp / name.str(), cloud, a.mesh);
     }
     io::write_npz((tmp / "samples.npz").string(), {{"points", points}, {"labels", samples.labels}});
     if (samples.trajectory.defined()) {
@@ -154,6 +177,7 @@ void add_sample_command(CLI::App& app, Action& action) {
   cmd->add_option("--threads", a->threads, "CPU threads")->capture_default_str();
   cmd->add_option("--out", a->out, "Output folder (shape_NNNN.ply, samples.npz, samples.json)")->required();
   cmd->add_flag("--overwrite", a->overwrite, "Replace the output folder if it exists");
+  cmd->add_option("--mesh", a->mesh, "Also write shape_NNNN_mesh.ply: poisson, advancing-front or scale-space");
   cmd->callback([a, &action] { action = [a] { return run_sample(*a); }; });
 }
 

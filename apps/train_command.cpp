@@ -29,6 +29,7 @@ struct TrainArgs {
   int64_t threads = 0;
   uint64_t seed = 0;
   bool seed_given = false;
+  std::string task;
 };
 
 // Ctrl-C (or SIGTERM) asks the loop to stop after the current step with a checkpoint.
@@ -72,8 +73,13 @@ int run_train(const TrainArgs& a) {
   if (!a.config.empty()) {
     o.config = diffusion::PointTrainingConfig::from_json(io::read_json(a.config), a.config);
     if (a.seed_given) o.config->training.seed = a.seed;
+    if (!a.task.empty()) o.config->model.task = diffusion::parse_point_task(a.task);
+    o.config->validate(a.config);
   } else if (!a.resume) {
     throw std::invalid_argument("--config is required for a new run");
+  }
+  if (!a.task.empty() && a.resume) {
+    throw std::invalid_argument("--task applies to new runs; a resumed run keeps its task");
   }
   if (a.seed_given && a.resume) {
     throw std::invalid_argument("--seed applies to new runs; a resumed run keeps its seed");
@@ -141,6 +147,9 @@ void add_train_command(CLI::App& app, Action& action) {
                   "Seed of a new run, overriding training.seed (weights, noise, timesteps, "
                   "label dropout, data order)")
       ->each([args](const std::string&) { args->seed_given = true; });
+  cmd->add_option("--task", args->task,
+                  "generation, or completion (PVD's conditional completion on the dataset's "
+                  "virtual scans; model.known_points of data.points known), overriding model.task");
   cmd->callback([args, &action] { action = [args] { return run_train(*args); }; });
 }
 

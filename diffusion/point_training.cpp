@@ -44,9 +44,29 @@ uint64_t splitmix64(uint64_t x) {
 }
 
 // Independent random streams derived from training.seed.
-enum class Stream : uint64_t { Init = 1, Dropout, Noise, Timesteps, Labels, Loader };
+enum class Stream : uint64_t { Init = 1, Dropout, Noise, Timesteps, Labels, Loader, Scans };
 uint64_t stream_seed(uint64_t seed, Stream s) {
   return splitmix64(seed ^ splitmix64(static_cast<uint64_t>(s)));
+}
+
+// A completion training pair per shape (PVD's scheme): K known points drawn from one of the
+// shape's virtual scans (a random view; without repeats when the scan has K points or more) and
+// N - K target points drawn from the complete shape. Returns ([B,K,3], [B,N-K,3]) in the
+// stored frame.
+std::pair<torch::Tensor, torch::Tensor> completion_pair(const io::ShapeBatch& batch, int64_t k,
+                                                        at::Generator& gen) {
+  const int64_t b = batch.size(), n = batch.points.size(1);
+  const int64_t views = batch.partial.size(1), m = batch.partial.size(2);
+  std::vector<torch::Tensor> known, targets;
+  for (int64_t i = 0; i < b; ++i) {
+    const int64_t view = torch::randint(views, {1}, gen, torch::kLong).item<int64_t>();
+    const auto scan = batch.partial[i][view];
+    const auto pick = m >= k ? torch::randperm(m, gen, torch::kLong).slice(0, 0, k)
+                             : torch::randint(m, {k}, gen, torch::kLong);
+    known.push_back(scan.index_select(0, pick));
+    targets.push_back(batch.points[i].index_select(0, torch::randperm(n, gen, torch::kLong).slice(0, 0, n - k)));
+  }
+  return {torch::stack(known), torch::stack(targets)};
 }
 
 // bfloat16 autocast for the forward pass on CUDA. LibTorch 2.4 replaced the per-device
@@ -264,6 +284,14 @@ class PointTrainer {
     model_config_.overrides = config_.model.overrides;
     model_config_.schedule = config_.schedule;
     model_config_.points = config_.data.points;
+    model_config_.task = config_.model.task;
+    if (config_.model.task == PointTask::Completion) {
+      model_config_.known_points = config_.model.known_points_for(config_.data.points);
+      if (info.scans == 0) {
+        throw std::invalid_argument(options_.data_dir + ": task completion trains on the dataset's virtual "
+                                    "scans, and this dataset has none (make it with --scans 1 or more)");
+      }
+    }
     model_config_.classes = info.categories;
     model_config_.dataset_normalization = info.normalization.kind;
   }
@@ -294,6 +322,7 @@ class PointTrainer {
     noise_gen_ = at::detail::createCPUGenerator(stream_seed(t.seed, Stream::Noise));
     timestep_gen_ = at::detail::createCPUGenerator(stream_seed(t.seed, Stream::Timesteps));
     label_gen_ = at::detail::createCPUGenerator(stream_seed(t.seed, Stream::Labels));
+    scan_gen_ = at::detail::createCPUGenerator(stream_seed(t.seed, Stream::Scans));
     torch::manual_seed(stream_seed(t.seed, Stream::Dropout));
   }
 
@@ -378,6 +407,8 @@ class PointTrainer {
       set_generator_state(noise_gen_, io::read_archive_tensor(rng, "noise", path));
       set_generator_state(timestep_gen_, io::read_archive_tensor(rng, "timesteps", path));
       set_generator_state(label_gen_, io::read_archive_tensor(rng, "labels", path));
+      torch::Tensor scans_state;
+      if (rng.try_read("scans", scans_state)) set_generator_state(scan_gen_, scans_state);
       set_generator_state(at::detail::getDefaultCPUGenerator(), io::read_archive_tensor(rng, "torch_cpu", path));
       torch::Tensor cuda_state;
       if (device_.is_cuda() && rng.try_read("torch_cuda", cuda_state)) {
@@ -470,7 +501,15 @@ class PointTrainer {
       loss = 0;
       for (int64_t micro = 0; micro < t.grad_accumulation; ++micro) {
         const auto batch = batches_->next();
-        const auto x0 = model_config_.normalization.apply(batch.points).to(device_, torch::kFloat32);
+        const bool completion = model_config_.task == PointTask::Completion;
+        torch::Tensor known;  // completion: [B,K,3] clean scan points fed with the noisy ones
+        auto shape_points = batch.points;
+        if (completion) {
+          auto [scan, targets] = completion_pair(batch, model_config_.known_points, scan_gen_);
+          known = model_config_.normalization.apply(scan).to(device_, torch::kFloat32);
+          shape_points = targets;
+        }
+        const auto x0 = model_config_.normalization.apply(shape_points).to(device_, torch::kFloat32);
         const int64_t b = x0.size(0);
         const auto timesteps = random_timesteps(b, schedule.num_train_timesteps(), timestep_gen_).to(device_);
         const auto noise = torch::randn(x0.sizes(), noise_gen_, torch::kFloat32).to(device_);
@@ -488,7 +527,12 @@ class PointTrainer {
         torch::Tensor out;
         {
           CudaBf16Autocast autocast(autocast_);
-          out = net_->forward(noised.x_t, timesteps, labels);
+          if (completion) {
+            out = net_->forward(torch::cat({known, noised.x_t}, 1), timesteps, labels)
+                      .slice(1, known.size(1));
+          } else {
+            out = net_->forward(noised.x_t, timesteps, labels);
+          }
         }
         const auto micro_loss = diffusion_loss(schedule, out.to(torch::kFloat32), noised, {}, loss_options);
         (micro_loss / static_cast<double>(t.grad_accumulation)).backward();
@@ -591,6 +635,7 @@ class PointTrainer {
     rng.write("noise", generator_state(noise_gen_));
     rng.write("timesteps", generator_state(timestep_gen_));
     rng.write("labels", generator_state(label_gen_));
+    rng.write("scans", generator_state(scan_gen_));
     rng.write("torch_cpu", generator_state(at::detail::getDefaultCPUGenerator()));
     if (device_.is_cuda()) rng.write("torch_cuda", generator_state(at::globalContext().defaultGenerator(device_)));
     archive.write("rng", rng);
@@ -645,7 +690,7 @@ class PointTrainer {
   std::unique_ptr<EpochBatches> batches_;
   networks::PVCNN net_{nullptr}, ema_{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
-  at::Generator noise_gen_, timestep_gen_, label_gen_;
+  at::Generator noise_gen_, timestep_gen_, label_gen_, scan_gen_;
   int64_t step_ = 0;
   double elapsed_before_ = 0;
   std::string last_checkpoint_;

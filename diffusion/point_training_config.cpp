@@ -105,6 +105,13 @@ void PointTrainingConfig::validate(const std::string& context) const {
     fail("training.device", "cpu, cuda or cuda:N", "\"" + t.device + "\"");
   }
   positive("data.points", data.points);
+  if (model.known_points < 0 || (model.task == PointTask::Completion &&
+                                 model.known_points_for(data.points) >= data.points)) {
+    fail("model.known_points", "in [1, data.points - 1] (0 = data.points / 4)", std::to_string(model.known_points));
+  }
+  if (model.task == PointTask::Generation && model.known_points != 0) {
+    fail("model.known_points", "0 for task generation", std::to_string(model.known_points));
+  }
   if (data.split.empty()) fail("data.split", "a split name", "\"\"");
   if (data.workers < 0 || data.workers > 64) fail("data.workers", "in [0, 64]", std::to_string(data.workers));
   positive("data.shuffle_buffer", data.shuffle_buffer);
@@ -125,6 +132,10 @@ void PointTrainingConfig::validate(const std::string& context) const {
 
 nlohmann::json PointTrainingConfig::to_json() const {
   nlohmann::json m = {{"preset", networks::to_string(model.preset)}, {"conditional", model.conditional}};
+  if (model.task == PointTask::Completion) {
+    m["task"] = to_string(model.task);
+    m["known_points"] = model.known_points;
+  }
   const auto& o = model.overrides;
   if (o.embed_dim) m["embed_dim"] = *o.embed_dim;
   if (o.attention) m["attention"] = *o.attention;
@@ -174,6 +185,12 @@ PointTrainingConfig PointTrainingConfig::from_json(const nlohmann::json& json, c
     m.reject("preset", e.what());
   }
   c.model.conditional = m.get<bool>("conditional", c.model.conditional);
+  try {
+    c.model.task = parse_point_task(m.get<std::string>("task", "generation"));
+  } catch (const std::invalid_argument& e) {
+    m.reject("task", e.what());
+  }
+  c.model.known_points = m.get<int64_t>("known_points", 0);
   auto& o = c.model.overrides;
   if (m.has("embed_dim")) o.embed_dim = m.require<int64_t>("embed_dim");
   if (m.has("attention")) o.attention = m.require<bool>("attention");

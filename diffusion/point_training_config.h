@@ -2,6 +2,8 @@
 // optional except model.preset and data.points, unknown keys rejected.
 //
 //   {"model":    {"preset": "small", "conditional": true,          // + PVCNN overrides:
+//                 "task": "generation",      // or "completion": PVD's conditional completion,
+//                 "known_points": 512,       // completion: known points of data.points (N / 4)
 //                 "embed_dim": 64, "attention": true, "squeeze_excitation": true,
 //                 "dropout": 0.1, "head_channels": 128},
 //    "schedule": {"num_train_timesteps": 1000, "beta_start": 0.0001, "beta_end": 0.02,
@@ -50,7 +52,12 @@ struct PointTrainingConfig {
   struct Model {
     networks::PVCNNPreset preset = networks::PVCNNPreset::Small;
     bool conditional = true;  // labels = the dataset's categories
+    PointTask task = PointTask::Generation;
+    // Completion: the known points fed clean (from the dataset's virtual scans); 0 = points / 4.
+    int64_t known_points = 0;
     PVCNNOverrides overrides;
+    // The known points a completion run uses (known_points, or points / 4 when 0).
+    int64_t known_points_for(int64_t points) const { return known_points > 0 ? known_points : points / 4; }
   } model;
 
   ScheduleConfig schedule;

@@ -13,7 +13,7 @@ if [[ $# -lt 3 ]]; then
 fi
 model=$1 data=$2 out=$3
 shift 3
-split=test count=0 sampler=dpmsolver_multistep steps=25 guidance=1 seed=0 threads=2
+split=test count=0 sampler=ddpm steps=100 guidance=1 seed=0 threads=2
 metrics=cd,emd,jsd
 while [[ $# -gt 0 ]]; do
   case $1 in

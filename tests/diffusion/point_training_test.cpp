@@ -89,11 +89,14 @@ TEST(Ema, FollowsTheUpdateRule) {
 
 using testing::ScratchDir;
 
-// 12 noisy spheres and boxes of `points` points in two categories.
-void make_dataset(const std::string& dir, int64_t points) {
+// 12 noisy spheres and boxes of `points` points in two categories; with `scans`, that many
+// stand-in virtual scans of 40 points each (the shape's points with z > 0).
+void make_dataset(const std::string& dir, int64_t points, int64_t scans = 0) {
   io::DatasetInfo info;
   info.categories = {"ball", "box"};
   info.points = points;
+  info.scans = scans;
+  info.scan_points = scans > 0 ? 40 : 0;
   info.normalization.kind = shapes::NormalizationKind::UnitSphere;
   io::DatasetWriter writer(dir, info, /*shard_size=*/5);
   torch::manual_seed(5);
@@ -105,6 +108,13 @@ void make_dataset(const std::string& dir, int64_t points) {
     p = r.label == 0 ? p / p.norm(2, 1, true) : torch::clamp(p, -1, 1) * 0.6;
     r.points = p.to(torch::kFloat32).contiguous();
     r.normalization.kind = shapes::NormalizationKind::UnitSphere;
+    if (scans > 0) {
+      auto upper = r.points.index_select(0, torch::nonzero(r.points.select(1, 2) > 0).squeeze(1));
+      r.partial = upper.slice(0, 0, 40).unsqueeze(0).expand({scans, 40, 3}).contiguous();
+      r.cam_to_world = torch::eye(4, torch::kFloat64).expand({scans, 4, 4}).contiguous();
+      r.intrinsics = torch::tensor({64.0, 64.0, 50.0, 50.0, 32.0, 32.0}, torch::kFloat64)
+                         .expand({scans, 6}).contiguous();
+    }
     writer.add("train", r);
   }
   writer.finish();
@@ -211,6 +221,45 @@ TEST_F(PointTrainingTest, ResumeContinuesExactly) {
   bool differs = false;
   for (size_t i = 0; i < raw.size(); ++i) differs = differs || !torch::equal(raw[i], ema[i]);
   EXPECT_TRUE(differs);
+}
+
+TEST_F(PointTrainingTest, CompletionTaskTrainsOnScansAndResumesExactly) {
+  const auto data = tmp_.path("scanned");
+  make_dataset(data, 128, /*scans=*/2);
+  auto opts = [&](const std::string& run) {
+    auto o = options(run);
+    o.data_dir = data;
+    o.config->model.task = PointTask::Completion;
+    return o;
+  };
+  const auto whole = train_point_model(opts("whole"));
+  ASSERT_TRUE(whole.completed);
+  const auto model = load_point_model(whole.model_path);
+  EXPECT_EQ(model.config.task, PointTask::Completion);
+  EXPECT_EQ(model.config.known_points, 32);  // 128 / 4
+
+  auto first = opts("split");
+  first.on_step = [](const TrainingProgress& p) { return p.step < 3; };
+  train_point_model(first);
+  auto second = opts("split");
+  second.resume = true;
+  second.config.reset();
+  const auto rest = train_point_model(second);
+  ASSERT_TRUE(rest.completed);
+  const auto a = state_of(whole.checkpoint_path, "weights", model.config);
+  const auto b = state_of(rest.checkpoint_path, "weights", model.config);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "tensor " << i;
+  EXPECT_EQ(logged_losses(tmp_.path("whole")), logged_losses(tmp_.path("split")));
+
+  // A dataset without scans cannot train completion.
+  auto no_scans = options("no-scans");
+  no_scans.config->model.task = PointTask::Completion;
+  EXPECT_NE(message_of([&] { train_point_model(no_scans); }).find("virtual scans"), std::string::npos);
+  auto bad = options("bad-known");
+  bad.config->model.task = PointTask::Completion;
+  bad.config->model.known_points = 128;
+  bad.data_dir = data;
+  EXPECT_NE(message_of([&] { train_point_model(bad); }).find("known_points"), std::string::npos);
 }
 
 TEST_F(PointTrainingTest, WritesTheRunFolder) {
