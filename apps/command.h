@@ -22,7 +22,15 @@ void add_convert_command(CLI::App& app, Action& action);
 void add_sample_command(CLI::App& app, Action& action);
 // `shapediff train --config FILE --data DIR --out RUN [--steps N] [--resume]`.
 void add_train_command(CLI::App& app, Action& action);
+// `shapediff complete --model M --input SCAN --out DIR`.
+void add_complete_command(CLI::App& app, Action& action);
+// `shapediff demo [--out DIR]`: the main job.
+void add_demo_command(CLI::App& app, Action& action);
+// `shapediff eval-completion --data DIR --model M --completion-model C`.
+void add_eval_completion_command(CLI::App& app, Action& action);
 // `shapediff eval --generated A --reference B`.
 void add_eval_command(CLI::App& app, Action& action);
+void add_view_command(CLI::App& app, Action& action);  // `shapediff view TRAJECTORY|FILE... [--headless --out DIR]`
+void add_reconstruct_command(CLI::App& app, Action& action);  // `shapediff reconstruct --input X --method M --out MESH`
 
 }  // namespace shapediff::apps

@@ -55,7 +55,12 @@ int main(int argc, char** argv) {
   shapediff::apps::add_scheduler_command(app, action);
   shapediff::apps::add_eval_command(app, action);
   shapediff::apps::add_sample_command(app, action);
+  shapediff::apps::add_complete_command(app, action);
+  shapediff::apps::add_eval_completion_command(app, action);
+  shapediff::apps::add_demo_command(app, action);
   shapediff::apps::add_train_command(app, action);
+  shapediff::apps::add_view_command(app, action);
+  shapediff::apps::add_reconstruct_command(app, action);
 
   try {
     app.parse(argc, argv);

@@ -7,6 +7,7 @@
 #include <iomanip>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -18,6 +19,9 @@
 #include "io/json_file.h"
 #include "io/npz.h"
 #include "io/point_cloud_io.h"
+#include "shapediff/config.h"
+#include "viewer/display.h"
+#include "viewer/live_view.h"
 #include "shapes/reconstruct.h"
 
 namespace shapediff::apps {
@@ -41,6 +45,8 @@ struct SampleCommandArgs {
   std::string out;
   bool overwrite = false;
   bool karras = false;
+  bool view = false;             // --view: a live window (sample_with_view)
+  std::string view_screenshot;   // hidden, for tests: save the final window and close
   std::string mesh;  // reconstruction method for shape_NNNN_mesh.ply; empty: no meshes
 };
 
@@ -58,6 +64,48 @@ void write_shape_mesh(const std::filesystem::path& ply, const shapes::PointCloud
   } catch (const std::exception& e) {
     std::cerr << "shapediff: warning: " << ply.filename().string() << ": no mesh: " << e.what() << "\n";
   }
+}
+
+// --view: sampling on a worker thread pushes shape 0 of the first batch to a live window on
+// this (the main) thread; the window stays open on the result until closed.
+diffusion::PointSamples sample_with_view(diffusion::PointModel& model, diffusion::PointSampleOptions o,
+                                         const SampleCommandArgs& a) {
+#if SHAPEDIFF_WITH_OPEN3D
+  viewer::LiveViewOptions vo;
+  vo.title = "shapediff sample";
+  vo.close_when_done = !a.view_screenshot.empty();
+  vo.screenshot = a.view_screenshot;
+  viewer::LiveView view(vo);
+  o.on_step = [&](const diffusion::TrajectoryFrame& f, int64_t batch) {
+    if (batch != 0) return;
+    view.push_frame({model.to_dataset_frame(f.x.slice(0, 0, 1))[0],
+                     f.pred_x0.defined() ? model.to_dataset_frame(f.pred_x0.slice(0, 0, 1))[0] : torch::Tensor(),
+                     f.step, f.num_steps, f.timestep, {}});
+  };
+  diffusion::PointSamples samples;
+  std::exception_ptr error;
+  std::thread worker([&] {
+    try {
+      samples = diffusion::sample_points(model.net, model.config.schedule, o);
+      view.finish("done");
+    } catch (...) {
+      error = std::current_exception();
+      view.finish("failed");
+    }
+  });
+  try {
+    view.run();
+  } catch (...) {
+    worker.join();
+    throw;
+  }
+  worker.join();
+  if (error) std::rethrow_exception(error);
+  return samples;
+#else
+  (void)model, (void)o, (void)a;
+  throw std::runtime_error("--view: this shapediff was built without the viewer (SHAPEDIFF_WITH_OPEN3D=OFF)");
+#endif
 }
 
 int run_sample(const SampleCommandArgs& a) {
@@ -83,7 +131,14 @@ int run_sample(const SampleCommandArgs& a) {
     throw std::invalid_argument(a.out + ": parent folder does not exist");
   }
 
+  if (a.view && SHAPEDIFF_WITH_OPEN3D && !viewer::has_display()) {
+    throw std::runtime_error("--view: no display (DISPLAY is not set): record --trajectory K instead and render it "
+                             "with `xvfb-run -a shapediff view OUT/trajectory.npz --headless --out DIR`");
+  }
   auto model = diffusion::load_point_model(a.model, device);
+  if (model.config.task == diffusion::PointTask::Completion) {
+    throw std::invalid_argument(a.model + ": a completion model (it needs a partial scan): use shapediff complete");
+  }
   diffusion::PointSampleOptions o;
   o.count = a.count;
   o.num_points = a.points > 0 ? a.points : model.config.points;
@@ -101,7 +156,8 @@ int run_sample(const SampleCommandArgs& a) {
     if (!progress) progress = std::make_unique<Progress>("sample", total, "steps");
     progress->update(done);
   };
-  auto samples = diffusion::sample_points(model.net, model.config.schedule, o);
+  auto samples = a.view ? sample_with_view(model, o, a)
+                        : diffusion::sample_points(model.net, model.config.schedule, o);
   if (progress) progress->finish();
 
   const fs::path tmp = out.string() + ".tmp-" + std::to_string(::getpid());
@@ -177,6 +233,9 @@ void add_sample_command(CLI::App& app, Action& action) {
   cmd->add_option("--threads", a->threads, "CPU threads")->capture_default_str();
   cmd->add_option("--out", a->out, "Output folder (shape_NNNN.ply, samples.npz, samples.json)")->required();
   cmd->add_flag("--overwrite", a->overwrite, "Replace the output folder if it exists");
+  cmd->add_flag("--view", a->view, "Watch shape 0 denoise in a window (needs a display); close it to finish");
+  cmd->add_option("--view-screenshot", a->view_screenshot, "With --view: save the final window as PNG and close")
+      ->group("");
   cmd->add_option("--mesh", a->mesh, "Also write shape_NNNN_mesh.ply: poisson, advancing-front or scale-space");
   cmd->callback([a, &action] { action = [a] { return run_sample(*a); }; });
 }

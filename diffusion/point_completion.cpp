@@ -135,16 +135,23 @@ PointCompletions complete_points(PointModel& model, const torch::Tensor& partial
   std::vector<torch::Tensor> frames, frames_x0;
   std::vector<int64_t> frame_steps;
   std::vector<double> frame_t;
+  auto whole = [&](const torch::Tensor& x) { return conditional ? torch::cat({known_batch, x}, 1) : x; };
   auto on_frame = [&](const TrajectoryFrame& f) {
-    auto whole = [&](const torch::Tensor& x) {
-      return conditional ? torch::cat({known_batch, x}, 1) : x;
-    };
+    if (options.on_step) {
+      options.on_step(TrajectoryFrame{f.step, f.num_steps, f.timestep, whole(f.x),
+                                      f.pred_x0.defined() ? whole(f.pred_x0) : torch::Tensor()});
+    }
+    // With a live view every step comes here; the trajectory keeps its own spacing.
+    const bool record = options.record_every > 0 &&
+                        (f.step % options.record_every == 0 || f.step == f.num_steps);
+    if (!record) return;
     frames.push_back(whole(f.x).to(torch::kCPU, torch::kFloat32));
     frames_x0.push_back(f.pred_x0.defined() ? whole(f.pred_x0).to(torch::kCPU, torch::kFloat32)
                                             : frames.back());
     frame_steps.push_back(f.step);
     frame_t.push_back(f.timestep);
   };
+  const int64_t frame_every = options.on_step ? 1 : options.record_every;
 
   GeneratorNoise noise(options.seed);
   torch::Tensor points;
@@ -158,8 +165,8 @@ PointCompletions complete_points(PointModel& model, const torch::Tensor& partial
     SampleLoopOptions loop;
     loop.num_inference_steps = options.steps;
     loop.on_progress = options.on_progress;
-    if (options.record_every > 0) {
-      loop.record_every = options.record_every;
+    if (frame_every > 0) {
+      loop.record_every = frame_every;
       loop.on_frame = on_frame;
     }
     auto free = sample(*sampler, denoiser, {s, n - k, 3}, dev, noise, loop);
@@ -174,8 +181,8 @@ PointCompletions complete_points(PointModel& model, const torch::Tensor& partial
     o.steps = options.steps;
     o.strength = options.strength;
     o.on_progress = options.on_progress;
-    if (options.record_every > 0) {
-      o.record_every = options.record_every;
+    if (frame_every > 0) {
+      o.record_every = frame_every;
       o.on_frame = on_frame;
     }
     auto known_full = torch::zeros({1, n, 3}, dev);

@@ -59,6 +59,9 @@ struct PointCompletionOptions {
   torch::Device device = torch::kCPU;
   int64_t record_every = 0;   // trajectory frames
   std::function<void(int64_t done, int64_t total)> on_progress;
+  // Called after every sampler step with the whole clouds (known points first) [S,N,3] in the
+  // model frame: live views. Recording (record_every) is unaffected.
+  std::function<void(const TrajectoryFrame&)> on_step;
 
   static SamplerOptions clip_free() {
     SamplerOptions o;

@@ -88,9 +88,13 @@ PointSamples sample_points(networks::PVCNN& net, const ScheduleConfig& schedule,
     std::vector<torch::Tensor> frames, frames_x0;
     std::vector<int64_t> frame_steps;
     std::vector<double> frame_t;
-    if (options.trajectory_every > 0) {
-      loop.record_every = options.trajectory_every;
-      loop.on_frame = [&](const TrajectoryFrame& f) {
+    if (options.trajectory_every > 0 || options.on_step) {
+      // on_step needs every step; the trajectory keeps every k-th and the last, as record_every does.
+      loop.record_every = options.on_step ? 1 : options.trajectory_every;
+      loop.on_frame = [&, j](const TrajectoryFrame& f) {
+        if (options.on_step) options.on_step(f, j);
+        const int64_t k = options.trajectory_every;
+        if (k == 0 || (f.step % k != 0 && f.step != f.num_steps)) return;
         frames.push_back(f.x.to(torch::kCPU, torch::kFloat32));
         frames_x0.push_back(f.pred_x0.defined() ? f.pred_x0.to(torch::kCPU, torch::kFloat32)
                                                 : frames.back());

@@ -20,6 +20,7 @@
 
 #include <torch/types.h>
 
+#include "diffusion/sample_loop.h"
 #include "diffusion/sampler.h"
 #include "diffusion/schedule_config.h"
 #include "networks/pvcnn.h"
@@ -39,6 +40,9 @@ struct PointSampleOptions {
   int64_t batch_size = 16;
   torch::Device device = torch::kCPU;
   std::function<void(int64_t done, int64_t total)> on_progress;  // sampler steps over all batches
+  // After every sampler step of batch `batch` (frame.x, frame.pred_x0: [b,N,3] on `device`, the
+  // model's frame), on the sampling thread: for live views (viewer/live_view.h).
+  std::function<void(const TrajectoryFrame& frame, int64_t batch)> on_step;
 
   // Point clouds are not clipped to [-1, 1] the way images are (PVD does not clip either).
   static SamplerOptions point_sampler_defaults();

@@ -12,6 +12,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev libpng-dev zlib1g-dev libstb-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-dev               # libFuzzer targets in fuzz/ (clang++ and its runtimes)
+  python3-skimage                     # benchmarks: marching cubes peer (scikit-image)
 )
 
 missing=()

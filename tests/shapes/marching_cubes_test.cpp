@@ -1,11 +1,14 @@
 #include "shapes/marching_cubes.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -178,6 +181,86 @@ TEST(MarchingCubes, RejectsNonFiniteInput) {
   EXPECT_THROW(marching_cubes(ok), std::invalid_argument);
   VoxelGrid wrong{torch::zeros({4, 4}), {0, 0, 0}, 1.0, VoxelKind::SignedDistance};
   EXPECT_THROW(marching_cubes(wrong), std::invalid_argument);
+}
+
+// --- classic marching cubes (IsoSurfaceMethod::Cubes) ---
+
+const MarchingCubesOptions kCubes{0.0, false, IsoSurfaceMethod::Cubes};
+
+// Grid edges whose two samples lie on different sides: what classic MC makes vertices of.
+int64_t crossed_grid_edges(const torch::Tensor& inside) {
+  int64_t n = 0;
+  for (int64_t axis = 0; axis < 3; ++axis) {
+    const int64_t len = inside.size(axis);
+    n += (inside.narrow(axis, 0, len - 1) != inside.narrow(axis, 1, len - 1)).sum().item<int64_t>();
+  }
+  return n;
+}
+
+TEST(MarchingCubesClassic, SphereIsClosedWithOneVertexPerCrossedEdge) {
+  const double r = 0.8;
+  const auto g = sample_field(64, 1.0, [&](const torch::Tensor& p) { return sphere_sdf(p, r); });
+  const auto mesh = marching_cubes(g, kCubes);
+  mesh.validate("sphere");
+  const auto t = topology(mesh);
+  EXPECT_TRUE(t.watertight()) << "boundary " << t.boundary_edges << " nonmanifold "
+                              << t.nonmanifold_edges << " misoriented " << t.misoriented_edges;
+  EXPECT_EQ(t.euler(), 2);
+  EXPECT_EQ(t.components, 1);
+  EXPECT_EQ(mesh.num_vertices(), crossed_grid_edges(g.values < 0));
+  EXPECT_NEAR(signed_volume(mesh) / (4.0 / 3.0 * M_PI * r * r * r), 1.0, 0.01);
+  const auto d = mesh.vertices.to(torch::kFloat64).norm(2, 1) - r;
+  EXPECT_LT(d.abs().max().item<double>(), 0.01);
+}
+
+TEST(MarchingCubesClassic, TorusAndOccupancyAreClosedAndOutward) {
+  const auto g = sample_field(48, 1.0, [](const torch::Tensor& p) { return torus_sdf(p, 0.6, 0.25); });
+  auto t = topology(marching_cubes(g, kCubes));
+  EXPECT_TRUE(t.watertight());
+  EXPECT_EQ(t.euler(), 0);
+  auto occ = torch::zeros({10, 10, 10}, torch::kFloat32);
+  occ.slice(0, 2, 7).slice(1, 3, 8).slice(2, 2, 5).fill_(1.0);
+  const auto box = marching_cubes(VoxelGrid{occ, {0, 0, 0}, 1.0, VoxelKind::Occupancy},
+                                  {0.5, true, IsoSurfaceMethod::Cubes});
+  t = topology(box);
+  EXPECT_TRUE(t.watertight());
+  EXPECT_EQ(t.euler(), 2);
+  EXPECT_GT(signed_volume(box), 0.7 * 5.0 * 5.0 * 3.0);
+  EXPECT_GT(box.face_areas().min().item<float>(), 0.0f);
+}
+
+// Random fields hit every cube case, ambiguous faces included; with the border outside, the
+// surface must still close up with every edge shared by two faces in opposite directions.
+TEST(MarchingCubesClassic, RandomFieldsGiveWatertightSurfaces) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
+  std::vector<bool> seen(256, false);
+  for (int trial = 0; trial < 4; ++trial) {
+    auto v = torch::rand({14, 14, 14}, gen) - 0.45;
+    v.slice(0, 0, 1).fill_(1);
+    v.slice(0, 13, 14).fill_(1);
+    v.slice(1, 0, 1).fill_(1);
+    v.slice(1, 13, 14).fill_(1);
+    v.slice(2, 0, 1).fill_(1);
+    v.slice(2, 13, 14).fill_(1);
+    const VoxelGrid g{v.to(torch::kFloat32), {0, 0, 0}, 1.0, VoxelKind::SignedDistance};
+    const auto mesh = marching_cubes(g, kCubes);
+    const auto t = topology(mesh);
+    EXPECT_TRUE(t.watertight()) << "boundary " << t.boundary_edges << " nonmanifold "
+                                << t.nonmanifold_edges << " misoriented " << t.misoriented_edges;
+    // A loop that cannot be split without a diagonal on a cube face gets a centre vertex.
+    const int64_t crossed = crossed_grid_edges(g.values < 0);
+    EXPECT_GE(mesh.num_vertices(), crossed);
+    EXPECT_LT(mesh.num_vertices(), crossed * 1.05);
+    EXPECT_GT(signed_volume(mesh), 0.0);
+    const auto in = (g.values < 0).to(torch::kInt32);
+    const auto c = in.slice(0, 0, 13).slice(1, 0, 13).slice(2, 0, 13) + 2 * in.slice(0, 1, 14).slice(1, 0, 13).slice(2, 0, 13) +
+                   4 * in.slice(0, 0, 13).slice(1, 1, 14).slice(2, 0, 13) + 8 * in.slice(0, 1, 14).slice(1, 1, 14).slice(2, 0, 13) +
+                   16 * in.slice(0, 0, 13).slice(1, 0, 13).slice(2, 1, 14) + 32 * in.slice(0, 1, 14).slice(1, 0, 13).slice(2, 1, 14) +
+                   64 * in.slice(0, 0, 13).slice(1, 1, 14).slice(2, 1, 14) + 128 * in.slice(0, 1, 14).slice(1, 1, 14).slice(2, 1, 14);
+    const auto flat = c.flatten().contiguous();
+    for (int64_t i = 0; i < flat.numel(); ++i) seen[flat[i].item<int>()] = true;
+  }
+  EXPECT_GT(std::count(seen.begin(), seen.end(), true), 200) << "most cube cases exercised";
 }
 
 }  // namespace

@@ -1,0 +1,340 @@
+// `shapediff complete`: complete a scanned object with a point model. The scan (a point cloud,
+// or a mesh sampled to points) is cleaned (NaN points and statistical outliers dropped), brought
+// into the model's frame (up axis, centre, scale), completed, and mapped back into the scan's own
+// coordinates, so the output overlays the input.
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "apps/command.h"
+#include "apps/progress.h"
+#include "diffusion/point_completion.h"
+#include "diffusion/point_model.h"
+#include "io/json_file.h"
+#include "io/mesh_io.h"
+#include "io/npz.h"
+#include "io/png.h"
+#include "io/point_cloud_io.h"
+#include "io/point_render.h"
+#include "io/scan_io.h"
+#include "shapediff/config.h"
+#include "shapes/reconstruct.h"
+#include "shapes/scan_preparation.h"
+#include "viewer/display.h"
+#include "viewer/live_view.h"
+
+namespace shapediff::apps {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CompleteArgs {
+  std::string model;
+  std::string input;
+  std::string out;
+  std::string strategy;  // empty: the model's default
+  int64_t samples = 1;
+  std::string sampler = "ddpm";
+  int64_t steps = 100;
+  double strength = 0.7;
+  int64_t jump_length = 10;
+  int64_t jump_n_sample = 3;
+  int64_t known_points = 0;
+  std::string class_name;
+  double guidance = 1.0;
+  uint64_t seed = 0;
+  std::string up = "y";
+  double fill = 1.0;
+  int64_t outlier_k = 16;
+  double outlier_std = 2.0;
+  int64_t mesh_samples = 8192;
+  std::string mesh;
+  int64_t trajectory = 0;
+  std::string device = "cpu";
+  int64_t threads = 2;
+  bool overwrite = false;
+  bool view = false;            // --view: a live window
+  std::string view_screenshot;  // hidden, for tests: save the final window and close
+};
+
+// --view: the completion runs on a worker thread and pushes the first completion of every step
+// (in the scan's coordinates, the scan's points marked as known) to a window on this thread.
+diffusion::PointCompletions complete_with_view(diffusion::PointModel& model, const torch::Tensor& partial,
+                                               diffusion::PointCompletionOptions o, const shapes::ScanFrame& frame,
+                                               const CompleteArgs& a) {
+#if SHAPEDIFF_WITH_OPEN3D
+  viewer::LiveViewOptions vo;
+  vo.title = "shapediff complete";
+  vo.close_when_done = !a.view_screenshot.empty();
+  vo.screenshot = a.view_screenshot;
+  viewer::LiveView view(vo);
+  torch::Tensor known_mask;
+  o.on_step = [&](const diffusion::TrajectoryFrame& f) {
+    const int64_t n = f.x.size(1);
+    if (!known_mask.defined()) {
+      const int64_t k = model.config.task == diffusion::PointTask::Completion
+                            ? model.config.known_points
+                            : (o.known_points > 0 ? o.known_points : n / 4);
+      known_mask = torch::arange(n) < k;
+    }
+    auto to_scan = [&](const torch::Tensor& x) { return frame.to_scan(model.to_dataset_frame(x[0].to(torch::kCPU))); };
+    view.push_frame({to_scan(f.x), f.pred_x0.defined() ? to_scan(f.pred_x0) : torch::Tensor(), f.step, f.num_steps,
+                     f.timestep, known_mask});
+  };
+  diffusion::PointCompletions result;
+  std::exception_ptr error;
+  std::thread worker([&] {
+    try {
+      result = diffusion::complete_points(model, partial, o);
+      view.finish("done");
+    } catch (...) {
+      error = std::current_exception();
+      view.finish("failed");
+    }
+  });
+  try {
+    view.run();
+  } catch (...) {
+    worker.join();
+    throw;
+  }
+  worker.join();
+  if (error) std::rethrow_exception(error);
+  return result;
+#else
+  (void)model, (void)partial, (void)o, (void)frame, (void)a;
+  throw std::runtime_error("--view: this shapediff was built without the viewer (SHAPEDIFF_WITH_OPEN3D=OFF)");
+#endif
+}
+
+std::string numbered(const std::string& stem, int64_t i, int64_t count, const std::string& suffix) {
+  std::ostringstream name;
+  const int width = std::max<int>(2, static_cast<int>(std::to_string(count - 1).size()));
+  name << stem << std::setw(width) << std::setfill('0') << i << suffix;
+  return name.str();
+}
+
+int run_complete(const CompleteArgs& a) {
+  if (a.threads < 1) throw std::invalid_argument("--threads = " + std::to_string(a.threads) + " (must be >= 1)");
+  at::set_num_threads(static_cast<int>(a.threads));
+  if (a.device != "cpu" && a.device != "cuda") {
+    throw std::invalid_argument("--device '" + a.device + "' (choose from: cpu, cuda)");
+  }
+  const torch::Device device(a.device == "cuda" ? torch::kCUDA : torch::kCPU);
+  if (device.is_cuda() && !torch::cuda::is_available()) {
+    throw std::invalid_argument("--device cuda: no CUDA device is available to this build");
+  }
+  if (a.samples < 1) throw std::invalid_argument("--samples = " + std::to_string(a.samples) + " (must be >= 1)");
+  if (a.mesh_samples < 10) {
+    throw std::invalid_argument("--mesh-samples = " + std::to_string(a.mesh_samples) + " (must be >= 10)");
+  }
+  if (!a.mesh.empty()) {
+    shapes::parse_reconstruct_method(a.mesh);
+    if (!shapes::reconstruction_available()) {
+      throw std::invalid_argument("--mesh needs CGAL: this build has SHAPEDIFF_WITH_CGAL=OFF");
+    }
+  }
+  shapes::ScanPrepOptions scan_options;
+  scan_options.up = shapes::parse_up_axis(a.up);
+  scan_options.fill = a.fill;
+  scan_options.neighbors = a.outlier_k;
+  scan_options.std_ratio = a.outlier_std;
+  if (a.outlier_k < 0) throw std::invalid_argument("--outlier-k = " + std::to_string(a.outlier_k) + " (0 = off)");
+  const fs::path out(a.out);
+  if (fs::exists(out) && !a.overwrite && !(fs::is_directory(out) && fs::is_empty(out))) {
+    throw std::invalid_argument(a.out + ": exists and is not empty (pass --overwrite to replace it)");
+  }
+  if (out.has_parent_path() && !fs::exists(out.parent_path())) {
+    throw std::invalid_argument(a.out + ": parent folder does not exist");
+  }
+
+  if (a.view && SHAPEDIFF_WITH_OPEN3D && !viewer::has_display()) {
+    throw std::runtime_error("--view: no display (DISPLAY is not set): record --trajectory K instead and render it "
+                             "with `xvfb-run -a shapediff view OUT/trajectory.npz --headless --out DIR`");
+  }
+  auto model = diffusion::load_point_model(a.model, device);
+  diffusion::PointCompletionOptions o;
+  o.method = a.strategy.empty() ? diffusion::default_completion_method(model)
+                                : diffusion::parse_point_completion_method(a.strategy);
+  o.sampler = diffusion::parse_sampler_kind(a.sampler);
+  o.sampler_options.jump_length = a.jump_length;
+  o.sampler_options.jump_n_sample = a.jump_n_sample;
+  o.steps = a.steps;
+  o.strength = a.strength;
+  o.samples = a.samples;
+  o.known_points = a.known_points;
+  if (!a.class_name.empty()) o.label = model.class_label(a.class_name);
+  o.guidance = a.guidance;
+  o.seed = a.seed;
+  o.device = device;
+  o.record_every = a.trajectory;
+
+  const auto scan = io::read_scan(a.input, a.mesh_samples, a.seed);
+  shapes::PreparedScan prepared;
+  try {
+    prepared = shapes::prepare_scan(scan.cloud.points, scan_options);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(a.input + ": " + e.what());
+  }
+  if (prepared.nonfinite > 0) {
+    std::cerr << "shapediff: warning: " << a.input << ": dropped " << prepared.nonfinite
+              << " points with NaN/Inf coordinates\n";
+  }
+
+  std::unique_ptr<Progress> progress;
+  o.on_progress = [&](int64_t done, int64_t total) {
+    if (!progress) progress = std::make_unique<Progress>("complete", total, "steps");
+    progress->update(done);
+  };
+  const auto start = std::chrono::steady_clock::now();
+  auto result = a.view ? complete_with_view(model, model.to_model_frame(prepared.points), o, prepared.frame, a)
+                       : diffusion::complete_points(model, model.to_model_frame(prepared.points), o);
+  if (progress) progress->finish();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  // model frame -> dataset (unit) frame -> the scan's coordinates
+  const auto unit = model.to_dataset_frame(result.points);
+  const auto completions = prepared.frame.to_scan(unit).contiguous();
+  const auto known = prepared.frame.to_scan(model.to_dataset_frame(result.known)).contiguous();
+  const auto input_points = prepared.frame.to_scan(prepared.points).contiguous();
+  const double tmd = diffusion::total_mutual_difference(unit);
+  const int64_t k = result.known.size(0), n = result.points.size(1);
+
+  const fs::path tmp = out.string() + ".tmp-" + std::to_string(::getpid());
+  fs::remove_all(tmp);
+  try {
+    fs::create_directories(tmp);
+    shapes::PointCloud input_cloud;
+    input_cloud.points = input_points;
+    io::write_point_cloud((tmp / "input.ply").string(), input_cloud);
+    for (int64_t i = 0; i < a.samples; ++i) {
+      shapes::PointCloud cloud;
+      cloud.points = completions[i];
+      const auto name = numbered("completion_", i, a.samples, ".ply");
+      io::write_point_cloud((tmp / name).string(), cloud);
+      if (!a.mesh.empty()) {
+        try {
+          shapes::ReconstructOptions ro;
+          ro.method = shapes::parse_reconstruct_method(a.mesh);
+          auto r = shapes::reconstruct(cloud, ro);
+          for (const auto& w : r.warnings) std::cerr << "shapediff: warning: " << name << ": " << w << "\n";
+          io::write_mesh((tmp / numbered("completion_", i, a.samples, "_mesh.ply")).string(), r.mesh);
+        } catch (const std::exception& e) {
+          std::cerr << "shapediff: warning: " << name << ": no mesh: " << e.what() << "\n";
+        }
+      }
+    }
+    io::write_npz((tmp / "completions.npz").string(),
+                  {{"points", completions}, {"known", known}, {"input", input_points}});
+    if (result.trajectory.defined()) {
+      auto mask = torch::zeros({a.samples, n}, torch::kUInt8);
+      mask.slice(1, 0, k).fill_(1);
+      io::write_npz((tmp / "trajectory.npz").string(),
+                    {{"x", prepared.frame.to_scan(model.to_dataset_frame(result.trajectory)).contiguous()},
+                     {"x0", prepared.frame.to_scan(model.to_dataset_frame(result.trajectory_x0)).contiguous()},
+                     {"step", result.trajectory_steps},
+                     {"timestep", result.trajectory_timesteps},
+                     {"known", mask}});
+    }
+    // Before / after, seen from the same camera in the unit frame: the scan alone, then the scan
+    // (red) inside its first completion (blue).
+    io::RenderOptions ro;
+    ro.extent = 1.05;
+    const auto scan_unit = prepared.points;
+    const auto before = io::render_points({{scan_unit, {0.85, 0.25, 0.2}}}, ro);
+    const auto after = io::render_points({{unit[0].slice(0, k), {0.2, 0.4, 0.8}}, {scan_unit, {0.85, 0.25, 0.2}}}, ro);
+    io::write_png((tmp / "before_after.png").string(), io::hstack_images({before, after}));
+    nlohmann::json meta = {{"model", a.model},
+                           {"input", a.input},
+                           {"input_points", scan.cloud.size()},
+                           {"input_was_mesh", scan.mesh_faces > 0},
+                           {"nonfinite_dropped", prepared.nonfinite},
+                           {"outliers_dropped", prepared.outliers},
+                           {"strategy", diffusion::to_string(o.method)},
+                           {"sampler", diffusion::to_string(o.sampler)},
+                           {"steps", a.steps},
+                           {"samples", a.samples},
+                           {"points", n},
+                           {"known_points", k},
+                           {"seed", a.seed},
+                           {"up", a.up},
+                           {"frame", {{"center", std::vector<double>(prepared.frame.center.data_ptr<double>(),
+                                                                     prepared.frame.center.data_ptr<double>() + 3)},
+                                      {"scale", prepared.frame.scale}}},
+                           {"total_mutual_difference", tmd},
+                           {"seconds", seconds}};
+    if (o.method == diffusion::PointCompletionMethod::SDEdit) meta["strength"] = a.strength;
+    if (o.method == diffusion::PointCompletionMethod::RePaint) {
+      meta["jump_length"] = a.jump_length;
+      meta["jump_n_sample"] = a.jump_n_sample;
+    }
+    io::write_json((tmp / "completion.json").string(), meta);
+    if (fs::exists(out)) fs::remove_all(out);
+    fs::rename(tmp, out);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  std::cout << "scan: " << scan.cloud.size() << " points" << (scan.mesh_faces > 0 ? " sampled from a mesh" : "")
+            << ", " << prepared.outliers << " outliers removed, " << prepared.points.size(0) << " kept\n";
+  std::cout << "completed " << a.input << " " << a.samples << " time(s) with " << diffusion::to_string(o.method)
+            << " (" << k << " known + " << n - k << " generated points, " << std::fixed << std::setprecision(1)
+            << seconds << " s";
+  if (a.samples > 1) std::cout << ", total mutual difference " << std::setprecision(4) << tmd;
+  std::cout << ") -> " << a.out << "\n";
+  return 0;
+}
+
+}  // namespace
+
+void add_complete_command(CLI::App& app, Action& action) {
+  auto a = std::make_shared<CompleteArgs>();
+  auto* cmd = app.add_subcommand("complete", "Complete a partial scan (point cloud or mesh) with a point model");
+  cmd->footer(
+      "Writes to --out: input.ply (the cleaned scan), completion_NN.ply (in the scan's coordinates;\n"
+      "the first known_points points are the scan's, resampled), completions.npz, completion.json,\n"
+      "before_after.png, and with --trajectory a trajectory.npz (with a 'known' mask) for the viewer.\n"
+      "Strategies: conditional (completion models, the default for them); replacement (default for\n"
+      "generation models), repaint (ddpm/ddim only), sdedit (--strength).");
+  cmd->add_option("--model", a->model, "Model file (.pt), checkpoint, or training run folder")->required();
+  cmd->add_option("--input", a->input, "Scan: .ply .off .obj .stl .xyz .pcd (meshes are sampled to points)")->required();
+  cmd->add_option("--out", a->out, "Output folder")->required();
+  cmd->add_option("--strategy", a->strategy, "conditional, replacement, repaint, sdedit (default: the model's)");
+  cmd->add_option("--samples", a->samples, "Completions of the scan (diversity reported)")->capture_default_str();
+  cmd->add_option("--sampler", a->sampler, "ddpm, ddim, dpmsolver_multistep, unipc, euler, euler_ancestral, heun")
+      ->capture_default_str();
+  cmd->add_option("--steps", a->steps, "Sampler steps")->capture_default_str();
+  cmd->add_option("--strength", a->strength, "SDEdit: start at this fraction of the schedule, (0, 1]")->capture_default_str();
+  cmd->add_option("--jump-length", a->jump_length, "RePaint: steps per jump")->capture_default_str();
+  cmd->add_option("--jump-n-sample", a->jump_n_sample, "RePaint: resamplings per jump")->capture_default_str();
+  cmd->add_option("--known-points", a->known_points,
+                  "Training-free strategies: scan points kept (default: a quarter of the model's)");
+  cmd->add_option("--class", a->class_name, "Class of the object (class-conditional models)");
+  cmd->add_option("--guidance", a->guidance, "Classifier-free guidance scale (with --class)")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "Seed: the same seed gives the same files")->capture_default_str();
+  cmd->add_option("--up-axis", a->up, "The scan's up axis: y, z, x, -y, -z, -x")->capture_default_str();
+  cmd->add_option("--fill", a->fill, "Radius of the scan's farthest point in the model's unit frame")->capture_default_str();
+  cmd->add_option("--outlier-k", a->outlier_k, "Outlier filter neighbours (0: off)")->capture_default_str();
+  cmd->add_option("--outlier-std", a->outlier_std, "Outlier filter threshold in standard deviations")->capture_default_str();
+  cmd->add_option("--mesh-samples", a->mesh_samples, "Points sampled from a mesh input")->capture_default_str();
+  cmd->add_option("--mesh", a->mesh, "Also mesh each completion: poisson, advancing-front or scale-space");
+  cmd->add_option("--trajectory", a->trajectory, "Record every K steps into trajectory.npz (0: off)")->capture_default_str();
+  cmd->add_option("--device", a->device, "cpu or cuda")->capture_default_str();
+  cmd->add_option("--threads", a->threads, "CPU threads")->capture_default_str();
+  cmd->add_flag("--overwrite", a->overwrite, "Replace the output folder if it exists");
+  cmd->add_flag("--view", a->view, "Watch the first completion form in a window (needs a display); close it to finish");
+  cmd->add_option("--view-screenshot", a->view_screenshot, "With --view: save the final window as PNG and close")
+      ->group("");
+  cmd->callback([a, &action] { action = [a] { return run_complete(*a); }; });
+}
+
+}  // namespace shapediff::apps

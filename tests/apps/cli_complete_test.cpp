@@ -1,0 +1,187 @@
+// `shapediff complete` as a user runs it: tiny generation and completion models trained for two
+// steps by `shapediff train`, scans written here as XYZ/OFF files far from the origin and
+// millimetres wide.
+#include <gtest/gtest.h>
+
+#include "tests/apps/cli_support.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const auto run = shapediff::test::run_cli;
+const auto bytes = shapediff::test::file_bytes;
+
+using Point = std::array<double, 3>;
+constexpr Point kCenter{1000.0, -500.0, 2000.0};
+constexpr double kRadius = 0.002;  // 2 mm
+
+std::vector<Point> read_xyz(const fs::path& p) {
+  std::ifstream in(p);
+  std::vector<Point> out;
+  Point q;
+  while (in >> q[0] >> q[1] >> q[2]) out.push_back(q);
+  return out;
+}
+
+class CliComplete : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = shapediff::test::scratch_path("complete");
+    fs::create_directories(root_);
+    auto data = run("data make --families chair,mug --per-family 2 --resolution 24 --points 128 "
+                    "--scans 1 --val 0 --test 0 --threads 2 --out " + (root_ / "data").string());
+    ASSERT_EQ(data.code, 0) << data.out;
+    std::ofstream(root_ / "tiny.json")
+        << R"({"model": {"preset": "tiny", "conditional": true},
+               "training": {"steps": 2, "batch_size": 2, "checkpoint_every": 2, "log_every": 1},
+               "data": {"points": 128}})";
+    for (const std::string task : {"generation", "completion"}) {
+      auto train = run("train --config " + (root_ / "tiny.json").string() + " --data " +
+                       (root_ / "data").string() + " --out " + (root_ / task).string() +
+                       " --task " + task + " --threads 1");
+      ASSERT_EQ(train.code, 0) << train.out;
+    }
+    // A hemisphere of 400 points (the visible half of a 2 mm ball), plus three far outliers.
+    std::ofstream scan(root_ / "scan.xyz");
+    scan.precision(12);
+    for (int i = 0; i < 400; ++i) {
+      const double u = (i + 0.5) / 400.0, phi = i * 2.399963;
+      const double z = u, r = std::sqrt(1 - z * z);
+      scan << kCenter[0] + kRadius * r * std::cos(phi) << " " << kCenter[1] + kRadius * r * std::sin(phi)
+           << " " << kCenter[2] + kRadius * z << "\n";
+    }
+    for (int i = 0; i < 3; ++i) scan << kCenter[0] + 0.05 * (i + 1) << " " << kCenter[1] << " " << kCenter[2] << "\n";
+  }
+  static fs::path root_;
+};
+fs::path CliComplete::root_;
+
+TEST_F(CliComplete, CompletesInTheScansOwnFrameAndIsReproducible) {
+  const auto out = root_ / "c1";
+  const std::string args = " --samples 2 --sampler ddim --steps 4 --trajectory 2 --seed 3 --threads 1 --input " +
+                           (root_ / "scan.xyz").string() + " --model " + (root_ / "generation").string();
+  auto r = run("complete" + args + " --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (const char* f : {"input.ply", "completion_00.ply", "completion_01.ply", "completions.npz",
+                        "completion.json", "before_after.png", "trajectory.npz"}) {
+    EXPECT_TRUE(fs::exists(out / f)) << f;
+  }
+  const auto meta = nlohmann::json::parse(bytes(out / "completion.json"));
+  EXPECT_EQ(meta.at("strategy"), "replacement");
+  EXPECT_EQ(meta.at("outliers_dropped").get<int>(), 3);
+  EXPECT_EQ(meta.at("known_points").get<int>(), 32);
+  EXPECT_GT(meta.at("total_mutual_difference").get<double>(), 0.0);
+  const auto center = meta.at("frame").at("center").get<std::vector<double>>();
+  for (int a = 0; a < 3; ++a) EXPECT_NEAR(center[a], kCenter[a] + (a == 2 ? kRadius / 2 : 0.0), 1e-4);
+
+  // The completion overlays the scan: its known points are scan points, and the whole cloud is in
+  // the scan's coordinates around it (the generated points of a two-step model are wild, so the
+  // bound is loose; the model's own frame would put them ~2000 units away).
+  ASSERT_EQ(run("convert " + (out / "completion_00.ply").string() + " " + (root_ / "c.xyz").string()).code, 0);
+  const auto completion = read_xyz(root_ / "c.xyz");
+  const auto scan = read_xyz(root_ / "scan.xyz");
+  ASSERT_EQ(completion.size(), 128u);
+  for (size_t i = 0; i < 32; ++i) {
+    double best = 1e300;
+    for (const auto& s : scan) {
+      best = std::min(best, std::hypot(completion[i][0] - s[0], completion[i][1] - s[1], completion[i][2] - s[2]));
+    }
+    EXPECT_LT(best, 2e-4) << "known point " << i;
+  }
+  for (const auto& p : completion) {
+    EXPECT_LT(std::hypot(p[0] - kCenter[0], p[1] - kCenter[1], p[2] - kCenter[2]), 200 * kRadius);
+  }
+
+  const auto again = root_ / "c2";
+  r = run("complete" + args + " --out " + again.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(bytes(out / "completions.npz"), bytes(again / "completions.npz"));
+}
+
+TEST_F(CliComplete, CompletionModelsRunConditionallyAndMeshesAreSampled) {
+  // A closed tetrahedron as a scanned mesh.
+  std::ofstream(root_ / "tet.off") << "OFF\n4 4 0\n0 0 0\n1 0 0\n0 1 0\n0 0 1\n3 0 2 1\n3 0 1 3\n3 0 3 2\n3 1 2 3\n";
+  const auto out = root_ / "cond";
+  auto r = run("complete --steps 3 --threads 1 --mesh-samples 500 --input " + (root_ / "tet.off").string() +
+               " --model " + (root_ / "completion").string() + " --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto meta = nlohmann::json::parse(bytes(out / "completion.json"));
+  EXPECT_EQ(meta.at("strategy"), "conditional");
+  EXPECT_TRUE(meta.at("input_was_mesh").get<bool>());
+  EXPECT_EQ(meta.at("input_points").get<int>(), 500);
+  EXPECT_TRUE(fs::exists(out / "completion_00.ply"));
+}
+
+TEST_F(CliComplete, ViewShowsTheCompletionLiveAndWritesTheSameFiles) {
+  if (std::system("command -v xvfb-run > /dev/null 2>&1") != 0) GTEST_SKIP() << "xvfb-run is not installed";
+  if (run("view /nonexistent.npz").out.find("without the viewer") != std::string::npos) {
+    GTEST_SKIP() << "built without the viewer";
+  }
+  const std::string args = " --steps 3 --threads 1 --seed 4 --input " + (root_ / "scan.xyz").string() +
+                           " --model " + (root_ / "generation").string();
+  const auto shot = root_ / "live.png";
+  const std::string cmd = "xvfb-run -a -s '-screen 0 1280x1024x24' " + std::string(SHAPEDIFF_CLI) +
+                          " complete --view --view-screenshot " + shot.string() + args + " --out " +
+                          (root_ / "live").string() + " 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  EXPECT_EQ(bytes(shot).substr(1, 3), "PNG");
+  auto r = run("complete" + args + " --out " + (root_ / "plain").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(bytes(root_ / "live" / "completions.npz"), bytes(root_ / "plain" / "completions.npz"));
+}
+
+TEST_F(CliComplete, BadInputIsOneLineAndExitCode2) {
+  std::ofstream(root_ / "empty.xyz") << "";
+  std::ofstream(root_ / "three.xyz") << "0 0 0\n1 0 0\n0 1 0\n";
+  {
+    std::ofstream same(root_ / "same.xyz");
+    for (int i = 0; i < 20; ++i) same << "5 5 5\n";
+  }
+  const std::string gen = " --model " + (root_ / "generation").string();
+  const std::string cond = " --model " + (root_ / "completion").string();
+  const std::string scan = " --input " + (root_ / "scan.xyz").string();
+  struct Case {
+    std::string args, needle;
+  };
+  const Case cases[] = {
+      {gen + " --input " + (root_ / "empty.xyz").string(), "empty.xyz"},
+      {gen + " --input " + (root_ / "three.xyz").string(), "3 finite points"},
+      {gen + " --input " + (root_ / "same.xyz").string(), "no extent"},
+      {gen + " --input " + (root_ / "missing.xyz").string(), "missing.xyz"},
+      {gen + scan + " --strategy repaint --sampler euler", "repaint"},
+      {gen + scan + " --strategy sdedit --strength 0", "strength"},
+      {gen + scan + " --strategy conditional", "needs a completion model"},
+      {cond + scan + " --strategy replacement", "needs a generation model"},
+      {gen + scan + " --strategy inpaint", "inpaint"},
+      {gen + scan + " --samples 0", "--samples"},
+      {gen + scan + " --up-axis w", "up axis"},
+      {gen + scan + " --known-points 500", "known points = 500"},
+  };
+  for (const auto& c : cases) {
+    const auto out = root_ / "bad";
+    auto r = run("complete --steps 2 --threads 1" + c.args + " --out " + out.string());
+    EXPECT_EQ(r.code, 2) << c.args << "\n" << r.out;
+    EXPECT_NE(r.out.find(c.needle), std::string::npos) << c.args << "\n" << r.out;
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << c.args << "\n" << r.out;
+    EXPECT_FALSE(fs::exists(out)) << c.args;
+  }
+  // A generation command refuses a completion model.
+  auto r = run("sample --count 1 --steps 2" + cond + " --out " + (root_ / "bad").string());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("shapediff complete"), std::string::npos) << r.out;
+}
+
+}  // namespace
