@@ -62,16 +62,44 @@ void add_array_clouds(const std::string& name, const torch::Tensor& a, std::vect
   }
 }
 
+// A voxel grid [X,Y,Z] (occupancy in [0,1], or signed distances, negative inside) is shown as the
+// centres of its occupied cells: origin + (index + 0.5) * voxel_size.
+void add_grid(const std::string& name, const torch::Tensor& values, const torch::Tensor& origin, double voxel_size,
+              std::vector<viewer::ViewItem>& items) {
+  if (values.dim() != 3 || values.numel() == 0) {
+    throw std::runtime_error(name + ": expected a voxel grid [X,Y,Z], got " + c10::str(values.sizes()));
+  }
+  auto v = values.to(torch::kFloat32);
+  if (!torch::isfinite(v).all().item<bool>()) throw std::runtime_error(name + ": the grid has NaN or infinite values");
+  const bool occupancy = v.min().item<float>() >= 0.0f && v.max().item<float>() <= 1.0f;
+  auto cells = torch::nonzero(occupancy ? v > 0.5 : v < 0).to(torch::kFloat32);
+  if (cells.size(0) == 0) throw std::runtime_error(name + ": the grid has no occupied cells");
+  auto centres = (cells + 0.5) * voxel_size;
+  if (origin.defined()) centres = centres + origin.to(torch::kFloat32).reshape({1, 3});
+  items.push_back({name, shapes::PointCloud{centres.contiguous(), {}, {}}, std::nullopt});
+}
+
 void add_file(const std::string& path, std::vector<viewer::ViewItem>& items) {
   const std::string e = ext_of(path);
   if (e == ".npz") {
     auto arrays = io::read_npz(path);
+    if (arrays.count("points") == 0 && arrays.count("values") != 0) {
+      const auto origin = arrays.count("origin") ? arrays.at("origin") : torch::Tensor();
+      const double size = arrays.count("voxel_size") ? arrays.at("voxel_size").reshape({-1})[0].item<double>() : 1.0;
+      add_grid(path, arrays.at("values"), origin, size, items);
+      return;
+    }
     if (arrays.count("points") == 0) {
-      throw std::runtime_error(path + ": no array 'points' (and not a trajectory: no 'x'/'x0')");
+      throw std::runtime_error(path + ": no array 'points' or 'values' (and not a trajectory: no 'x'/'x0')");
     }
     add_array_clouds(path, arrays.at("points"), items);
   } else if (e == ".npy") {
-    add_array_clouds(path, io::read_npy(path), items);
+    auto a = io::read_npy(path);
+    if (a.dim() == 3 && a.size(-1) != 3) {
+      add_grid(path, a, torch::Tensor(), 1.0, items);
+    } else {
+      add_array_clouds(path, a, items);
+    }
   } else if (e == ".ply" || e == ".off" || e == ".obj" || e == ".stl") {
     try {
       items.push_back({path, {}, io::read_mesh(path)});
@@ -175,7 +203,7 @@ void add_view_command(CLI::App& app, Action& action) {
       "view", "Watch a denoising trajectory (window or --headless frames), or view clouds/meshes side by side");
   cmd->add_option("inputs", a->inputs,
                   "trajectory.npz, or point-cloud / mesh files (.ply .off .obj .stl .xyz .pcd .npy, "
-                  "samples.npz)")
+                  "samples.npz), or voxel grids (.npy [X,Y,Z], .npz with 'values': occupied cells shown)")
       ->required();
   cmd->add_flag("--headless", a->headless, "Render to files instead of a window (needs Xvfb: xvfb-run -a)");
   cmd->add_option("--out", a->out, "Output folder for --headless: frame_NNN.png, trajectory.gif, contact_sheet.png");

@@ -5,6 +5,7 @@
 #include "tests/apps/cli_support.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -111,6 +112,42 @@ TEST_F(CliView, ScriptedWindowPlaysAndSavesAScreenshot) {
                           " --width 300 --height 120 --exit-after 3 --screenshot " + shot2.string());
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(fs::exists(shot2));
+}
+
+// A float32 .npy voxel grid n^3: occupancy of a ball of radius r cells (or all zeros).
+void write_grid_npy(const fs::path& path, int n, double r) {
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(n) + ", " +
+                       std::to_string(n) + ", " + std::to_string(n) + "), }";
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::ofstream out(path, std::ios::binary);
+  out.write("\x93NUMPY\x01\x00", 8);
+  const uint16_t len = static_cast<uint16_t>(header.size());
+  out.put(static_cast<char>(len & 0xff));
+  out.put(static_cast<char>(len >> 8));
+  out << header;
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < n; ++j)
+      for (int k = 0; k < n; ++k) {
+        const double c = (n - 1) / 2.0;
+        const float v = (i - c) * (i - c) + (j - c) * (j - c) + (k - c) * (k - c) <= r * r ? 1.0f : 0.0f;
+        out.write(reinterpret_cast<const char*>(&v), 4);
+      }
+}
+
+TEST_F(CliView, VoxelGridsShowTheirOccupiedCells) {
+  if (!built_with_viewer()) GTEST_SKIP() << "built without the viewer";
+  if (!have_xvfb_run()) GTEST_SKIP() << "xvfb-run is not installed";
+  write_grid_npy(root_ / "ball.npy", 12, 4.0);
+  write_grid_npy(root_ / "nothing.npy", 6, 0.0);  // no cell centre within 0 of (2.5, 2.5, 2.5)
+  const auto shot = root_ / "grid.png";
+  auto r = run_with(kXvfb, "view " + (root_ / "ball.npy").string() +
+                               " --width 160 --height 120 --exit-after 2 --screenshot " + shot.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(bytes(shot).substr(1, 3), "PNG");
+  r = run_with(kXvfb, "view " + (root_ / "nothing.npy").string() + " --exit-after 1");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("no occupied cells"), std::string::npos) << r.out;
 }
 
 TEST_F(CliView, NoDisplaySaysHowToRenderHeadless) {
