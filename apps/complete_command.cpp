@@ -9,12 +9,12 @@
 #include <iomanip>
 #include <iostream>
 #include <sstream>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include "apps/command.h"
+#include "apps/command_support.h"
 #include "apps/progress.h"
 #include "diffusion/point_completion.h"
 #include "diffusion/point_model.h"
@@ -28,7 +28,6 @@
 #include "shapediff/config.h"
 #include "shapes/reconstruct.h"
 #include "shapes/scan_preparation.h"
-#include "viewer/display.h"
 #include "viewer/live_view.h"
 
 namespace shapediff::apps {
@@ -89,26 +88,8 @@ diffusion::PointCompletions complete_with_view(diffusion::PointModel& model, con
     view.push_frame({to_scan(f.x), f.pred_x0.defined() ? to_scan(f.pred_x0) : torch::Tensor(), f.step, f.num_steps,
                      f.timestep, known_mask});
   };
-  diffusion::PointCompletions result;
-  std::exception_ptr error;
-  std::thread worker([&] {
-    try {
-      result = diffusion::complete_points(model, partial, o);
-      view.finish("done");
-    } catch (...) {
-      error = std::current_exception();
-      view.finish("failed");
-    }
-  });
-  try {
-    view.run();
-  } catch (...) {
-    worker.join();
-    throw;
-  }
-  worker.join();
-  if (error) std::rethrow_exception(error);
-  return result;
+  return run_beside_live_view<diffusion::PointCompletions>(
+      view, [&] { return diffusion::complete_points(model, partial, o); });
 #else
   (void)model, (void)partial, (void)o, (void)frame, (void)a;
   throw std::runtime_error("--view: this shapediff was built without the viewer (SHAPEDIFF_WITH_OPEN3D=OFF)");
@@ -125,13 +106,7 @@ std::string numbered(const std::string& stem, int64_t i, int64_t count, const st
 int run_complete(const CompleteArgs& a) {
   if (a.threads < 1) throw std::invalid_argument("--threads = " + std::to_string(a.threads) + " (must be >= 1)");
   at::set_num_threads(static_cast<int>(a.threads));
-  if (a.device != "cpu" && a.device != "cuda") {
-    throw std::invalid_argument("--device '" + a.device + "' (choose from: cpu, cuda)");
-  }
-  const torch::Device device(a.device == "cuda" ? torch::kCUDA : torch::kCPU);
-  if (device.is_cuda() && !torch::cuda::is_available()) {
-    throw std::invalid_argument("--device cuda: no CUDA device is available to this build");
-  }
+  const torch::Device device = parse_cli_device(a.device);
   if (a.samples < 1) throw std::invalid_argument("--samples = " + std::to_string(a.samples) + " (must be >= 1)");
   if (a.mesh_samples < 10) {
     throw std::invalid_argument("--mesh-samples = " + std::to_string(a.mesh_samples) + " (must be >= 10)");
@@ -149,17 +124,8 @@ int run_complete(const CompleteArgs& a) {
   scan_options.std_ratio = a.outlier_std;
   if (a.outlier_k < 0) throw std::invalid_argument("--outlier-k = " + std::to_string(a.outlier_k) + " (0 = off)");
   const fs::path out(a.out);
-  if (fs::exists(out) && !a.overwrite && !(fs::is_directory(out) && fs::is_empty(out))) {
-    throw std::invalid_argument(a.out + ": exists and is not empty (pass --overwrite to replace it)");
-  }
-  if (out.has_parent_path() && !fs::exists(out.parent_path())) {
-    throw std::invalid_argument(a.out + ": parent folder does not exist");
-  }
-
-  if (a.view && SHAPEDIFF_WITH_OPEN3D && !viewer::has_display()) {
-    throw std::runtime_error("--view: no display (DISPLAY is not set): record --trajectory K instead and render it "
-                             "with `xvfb-run -a shapediff view OUT/trajectory.npz --headless --out DIR`");
-  }
+  check_output_folder(a.out, a.overwrite);
+  if (a.view) check_live_view_display();
   auto model = diffusion::load_point_model(a.model, device);
   diffusion::PointCompletionOptions o;
   o.method = a.strategy.empty() ? diffusion::default_completion_method(model)

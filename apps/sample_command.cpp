@@ -7,12 +7,12 @@
 #include <iomanip>
 #include <iostream>
 #include <sstream>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include "apps/command.h"
+#include "apps/command_support.h"
 #include "apps/progress.h"
 #include "diffusion/point_model.h"
 #include "diffusion/point_sampling.h"
@@ -20,7 +20,6 @@
 #include "io/npz.h"
 #include "io/point_cloud_io.h"
 #include "shapediff/config.h"
-#include "viewer/display.h"
 #include "viewer/live_view.h"
 #include "shapes/reconstruct.h"
 
@@ -82,26 +81,8 @@ diffusion::PointSamples sample_with_view(diffusion::PointModel& model, diffusion
                      f.pred_x0.defined() ? model.to_dataset_frame(f.pred_x0.slice(0, 0, 1))[0] : torch::Tensor(),
                      f.step, f.num_steps, f.timestep, {}});
   };
-  diffusion::PointSamples samples;
-  std::exception_ptr error;
-  std::thread worker([&] {
-    try {
-      samples = diffusion::sample_points(model.net, model.config.schedule, o);
-      view.finish("done");
-    } catch (...) {
-      error = std::current_exception();
-      view.finish("failed");
-    }
-  });
-  try {
-    view.run();
-  } catch (...) {
-    worker.join();
-    throw;
-  }
-  worker.join();
-  if (error) std::rethrow_exception(error);
-  return samples;
+  return run_beside_live_view<diffusion::PointSamples>(
+      view, [&] { return diffusion::sample_points(model.net, model.config.schedule, o); });
 #else
   (void)model, (void)o, (void)a;
   throw std::runtime_error("--view: this shapediff was built without the viewer (SHAPEDIFF_WITH_OPEN3D=OFF)");
@@ -111,30 +92,15 @@ diffusion::PointSamples sample_with_view(diffusion::PointModel& model, diffusion
 int run_sample(const SampleCommandArgs& a) {
   if (a.threads < 1) throw std::invalid_argument("--threads = " + std::to_string(a.threads) + " (must be >= 1)");
   at::set_num_threads(static_cast<int>(a.threads));
-  const torch::Device device(a.device == "cuda" ? torch::kCUDA : torch::kCPU);
-  if (a.device != "cpu" && a.device != "cuda") {
-    throw std::invalid_argument("--device '" + a.device + "' (choose from: cpu, cuda)");
-  }
-  if (device.is_cuda() && !torch::cuda::is_available()) {
-    throw std::invalid_argument("--device cuda: no CUDA device is available to this build");
-  }
+  const torch::Device device = parse_cli_device(a.device);
   if (a.count < 1) throw std::invalid_argument("--count = " + std::to_string(a.count) + " (must be >= 1)");
   if (!a.mesh.empty()) {
     shapes::parse_reconstruct_method(a.mesh);
     if (!shapes::reconstruction_available()) throw std::invalid_argument("--mesh needs CGAL: this build has SHAPEDIFF_WITH_CGAL=OFF");
   }
   const fs::path out(a.out);
-  if (fs::exists(out) && !a.overwrite && !(fs::is_directory(out) && fs::is_empty(out))) {
-    throw std::invalid_argument(a.out + ": exists and is not empty (pass --overwrite to replace it)");
-  }
-  if (out.has_parent_path() && !fs::exists(out.parent_path())) {
-    throw std::invalid_argument(a.out + ": parent folder does not exist");
-  }
-
-  if (a.view && SHAPEDIFF_WITH_OPEN3D && !viewer::has_display()) {
-    throw std::runtime_error("--view: no display (DISPLAY is not set): record --trajectory K instead and render it "
-                             "with `xvfb-run -a shapediff view OUT/trajectory.npz --headless --out DIR`");
-  }
+  check_output_folder(a.out, a.overwrite);
+  if (a.view) check_live_view_display();
   auto model = diffusion::load_point_model(a.model, device);
   if (model.config.task == diffusion::PointTask::Completion) {
     throw std::invalid_argument(a.model + ": a completion model (it needs a partial scan): use shapediff complete");

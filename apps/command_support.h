@@ -1,0 +1,64 @@
+// What the generating commands (sample, complete) share: the --device and --out checks that
+// run before any work, and running the work on a worker thread beside a live window.
+//
+//   const torch::Device device = parse_cli_device(a.device);
+//   check_output_folder(a.out, a.overwrite);
+//   if (a.view) check_live_view_display();
+//   auto result = run_beside_live_view<Result>(view, [&] { return work(); });
+#pragma once
+
+#include <exception>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include <torch/types.h>
+
+#include "shapediff/config.h"
+#if SHAPEDIFF_WITH_OPEN3D
+#include "viewer/live_view.h"
+#endif
+
+namespace shapediff::apps {
+
+// "cpu" or "cuda"; std::invalid_argument for another name or a CUDA device this build or
+// machine lacks.
+torch::Device parse_cli_device(const std::string& name);
+
+// The folder may not exist (its parent must), may be empty, or is replaced with `overwrite`;
+// std::invalid_argument otherwise.
+void check_output_folder(const std::string& out, bool overwrite);
+
+// --view needs a display: std::runtime_error saying how to render headless instead.
+void check_live_view_display();
+
+#if SHAPEDIFF_WITH_OPEN3D
+// Runs `work` on a worker thread while the window runs on this (the main) thread; the window's
+// status says "done" or "failed". Returns work's result, or rethrows its exception once the
+// window is closed.
+template <typename T>
+T run_beside_live_view(viewer::LiveView& view, const std::function<T()>& work) {
+  T result;
+  std::exception_ptr error;
+  std::thread worker([&] {
+    try {
+      result = work();
+      view.finish("done");
+    } catch (...) {
+      error = std::current_exception();
+      view.finish("failed");
+    }
+  });
+  try {
+    view.run();
+  } catch (...) {
+    worker.join();
+    throw;
+  }
+  worker.join();
+  if (error) std::rethrow_exception(error);
+  return result;
+}
+#endif
+
+}  // namespace shapediff::apps
