@@ -1,10 +1,13 @@
 #include "apps/command_support.h"
 
 #include <filesystem>
+#include <iostream>
 #include <stdexcept>
 
 #include <torch/torch.h>
 
+#include "io/mesh_io.h"
+#include "shapes/reconstruct.h"
 #include "viewer/display.h"
 
 namespace shapediff::apps {
@@ -28,6 +31,27 @@ void check_output_folder(const std::string& out, bool overwrite) {
   }
   if (p.has_parent_path() && !fs::exists(p.parent_path())) {
     throw std::invalid_argument(out + ": parent folder does not exist");
+  }
+}
+
+void check_mesh_method(const std::string& method) {
+  shapes::parse_reconstruct_method(method);
+  if (!shapes::reconstruction_available()) {
+    throw std::invalid_argument("--mesh needs CGAL: this build has SHAPEDIFF_WITH_CGAL=OFF");
+  }
+}
+
+void write_mesh_beside(const std::string& ply, const shapes::PointCloud& cloud, const std::string& method) {
+  const fs::path p(ply);
+  const auto name = p.filename().string();
+  try {
+    shapes::ReconstructOptions o;
+    o.method = shapes::parse_reconstruct_method(method);
+    auto r = shapes::reconstruct(cloud, o);
+    for (const auto& w : r.warnings) std::cerr << "shapediff: warning: " << name << ": " << w << "\n";
+    io::write_mesh((p.parent_path() / (p.stem().string() + "_mesh.ply")).string(), r.mesh);
+  } catch (const std::exception& e) {
+    std::cerr << "shapediff: warning: " << name << ": no mesh: " << e.what() << "\n";
   }
 }
 

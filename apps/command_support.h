@@ -15,6 +15,7 @@
 #include <torch/types.h>
 
 #include "shapediff/config.h"
+#include "shapes/point_cloud.h"
 #if SHAPEDIFF_WITH_OPEN3D
 #include "viewer/live_view.h"
 #endif
@@ -28,6 +29,14 @@ torch::Device parse_cli_device(const std::string& name);
 // The folder may not exist (its parent must), may be empty, or is replaced with `overwrite`;
 // std::invalid_argument otherwise.
 void check_output_folder(const std::string& out, bool overwrite);
+
+// --mesh METHOD: a known method in a build with CGAL, else std::invalid_argument.
+void check_mesh_method(const std::string& method);
+
+// --mesh: the cloud written at `ply` gets its mesh beside it (<stem>_mesh.ply). A cloud that
+// cannot be meshed (too few distinct points, a flat blob) gets a warning instead of failing
+// the whole run.
+void write_mesh_beside(const std::string& ply, const shapes::PointCloud& cloud, const std::string& method);
 
 // --view needs a display: std::runtime_error saying how to render headless instead.
 void check_live_view_display();

@@ -19,14 +19,12 @@
 #include "diffusion/point_completion.h"
 #include "diffusion/point_model.h"
 #include "io/json_file.h"
-#include "io/mesh_io.h"
 #include "io/npz.h"
 #include "io/png.h"
 #include "io/point_cloud_io.h"
 #include "io/point_render.h"
 #include "io/scan_io.h"
 #include "shapediff/config.h"
-#include "shapes/reconstruct.h"
 #include "shapes/scan_preparation.h"
 #include "viewer/live_view.h"
 
@@ -111,12 +109,7 @@ int run_complete(const CompleteArgs& a) {
   if (a.mesh_samples < 10) {
     throw std::invalid_argument("--mesh-samples = " + std::to_string(a.mesh_samples) + " (must be >= 10)");
   }
-  if (!a.mesh.empty()) {
-    shapes::parse_reconstruct_method(a.mesh);
-    if (!shapes::reconstruction_available()) {
-      throw std::invalid_argument("--mesh needs CGAL: this build has SHAPEDIFF_WITH_CGAL=OFF");
-    }
-  }
+  if (!a.mesh.empty()) check_mesh_method(a.mesh);
   shapes::ScanPrepOptions scan_options;
   scan_options.up = shapes::parse_up_axis(a.up);
   scan_options.fill = a.fill;
@@ -186,17 +179,7 @@ int run_complete(const CompleteArgs& a) {
       cloud.points = completions[i];
       const auto name = numbered("completion_", i, a.samples, ".ply");
       io::write_point_cloud((tmp / name).string(), cloud);
-      if (!a.mesh.empty()) {
-        try {
-          shapes::ReconstructOptions ro;
-          ro.method = shapes::parse_reconstruct_method(a.mesh);
-          auto r = shapes::reconstruct(cloud, ro);
-          for (const auto& w : r.warnings) std::cerr << "shapediff: warning: " << name << ": " << w << "\n";
-          io::write_mesh((tmp / numbered("completion_", i, a.samples, "_mesh.ply")).string(), r.mesh);
-        } catch (const std::exception& e) {
-          std::cerr << "shapediff: warning: " << name << ": no mesh: " << e.what() << "\n";
-        }
-      }
+      if (!a.mesh.empty()) write_mesh_beside((tmp / name).string(), cloud, a.mesh);
     }
     io::write_npz((tmp / "completions.npz").string(),
                   {{"points", completions}, {"known", known}, {"input", input_points}});

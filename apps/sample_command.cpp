@@ -21,7 +21,6 @@
 #include "io/point_cloud_io.h"
 #include "shapediff/config.h"
 #include "viewer/live_view.h"
-#include "shapes/reconstruct.h"
 
 namespace shapediff::apps {
 namespace {
@@ -48,22 +47,6 @@ struct SampleCommandArgs {
   std::string view_screenshot;   // hidden, for tests: save the final window and close
   std::string mesh;  // reconstruction method for shape_NNNN_mesh.ply; empty: no meshes
 };
-
-// --mesh: one generated shape's mesh next to its PLY. A shape that cannot be meshed (too few
-// distinct points, a flat blob) gets a warning instead of failing the whole run.
-void write_shape_mesh(const std::filesystem::path& ply, const shapes::PointCloud& cloud,
-                      const std::string& method) {
-  const auto path = ply.parent_path() / (ply.stem().string() + "_mesh.ply");
-  try {
-    shapes::ReconstructOptions o;
-    o.method = shapes::parse_reconstruct_method(method);
-    auto r = shapes::reconstruct(cloud, o);
-    for (const auto& w : r.warnings) std::cerr << "shapediff: warning: " << ply.filename().string() << ": " << w << "\n";
-    io::write_mesh(path.string(), r.mesh);
-  } catch (const std::exception& e) {
-    std::cerr << "shapediff: warning: " << ply.filename().string() << ": no mesh: " << e.what() << "\n";
-  }
-}
 
 // --view: sampling on a worker thread pushes shape 0 of the first batch to a live window on
 // this (the main) thread; the window stays open on the result until closed.
@@ -95,8 +78,7 @@ int run_sample(const SampleCommandArgs& a) {
   const torch::Device device = parse_cli_device(a.device);
   if (a.count < 1) throw std::invalid_argument("--count = " + std::to_string(a.count) + " (must be >= 1)");
   if (!a.mesh.empty()) {
-    shapes::parse_reconstruct_method(a.mesh);
-    if (!shapes::reconstruction_available()) throw std::invalid_argument("--mesh needs CGAL: this build has SHAPEDIFF_WITH_CGAL=OFF");
+    check_mesh_method(a.mesh);
   }
   const fs::path out(a.out);
   check_output_folder(a.out, a.overwrite);
@@ -138,7 +120,7 @@ int run_sample(const SampleCommandArgs& a) {
       shapes::PointCloud cloud;
       cloud.points = points[i];
       io::write_point_cloud((tmp / name.str()).string(), cloud);
-      if (!a.mesh.empty()) write_shape_mesh(tmp / name.str(), cloud, a.mesh);
+      if (!a.mesh.empty()) write_mesh_beside((tmp / name.str()).string(), cloud, a.mesh);
     }
     io::write_npz((tmp / "samples.npz").string(), {{"points", points}, {"labels", samples.labels}});
     if (samples.trajectory.defined()) {
