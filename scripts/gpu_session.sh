@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# One lease of the GPU machine, start to finish, inside a fixed time: build against PyTorch's
+# CUDA LibTorch, train the shipped models while the tests build, check the CUDA kernels against
+# the CPU ops, then time on an idle GPU. Everything lands in $OUT; a short table is printed last.
+#   scripts/gpu_session.sh            (GPU_TIME=seconds for the whole script, default 550)
+# Expects, carried from the developer machine (see benchmarks/RESULTS.md, "GPU session"):
+#   .gpu/debs/*.deb   gtest, benchmark, nlohmann-json, CLI11, zlib and libpng from Debian
+#   .gpu/data/        dataset.json (train split only) and train-*.npz.xz
+#   .gpu/ref/diffusers_schedulers.json
+set -uo pipefail
+cd "$(dirname "$0")/.."
+t0=$(date +%s)
+budget=${GPU_TIME:-550}
+out=${OUT:-/tmp/gpu-out}
+mkdir -p "$out"
+build=build-gpu
+el() { echo $(( $(date +%s) - t0 )); }
+log() { echo "[$(el)s] $*" | tee -a "$out/session.log"; }
+
+# Dependencies and data, unpacked beside the tree (never into /).
+deps=/tmp/gpudeps
+mkdir -p "$deps"
+for f in .gpu/debs/*.deb; do dpkg -x "$f" "$deps"; done
+export LD_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu:$deps/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
+data=/tmp/gpudata
+mkdir -p "$data" && cp .gpu/data/dataset.json "$data/"
+unxz_one() {
+  if command -v xz >/dev/null; then xz -dc "$1"
+  else python3 -c 'import lzma,sys,shutil; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$1"; fi
+}
+(for f in .gpu/data/*.xz; do unxz_one "$f" >"$data/$(basename "${f%.xz}")" & done; wait) &
+unpack_pid=$!
+
+prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
+export PATH=/usr/local/cuda/bin:$PATH
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >"$out/gpu.txt" 2>&1
+log "gpu: $(cat "$out/gpu.txt"); torch prefix $prefix"
+gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+cmake -S . -B "$build" "${gen[@]}" -DCMAKE_PREFIX_PATH="$prefix;$deps/usr" \
+  -DCMAKE_CUDA_ARCHITECTURES=90 -DSHAPEDIFF_WITH_CGAL=OFF -DSHAPEDIFF_WITH_OPEN3D=OFF \
+  -DCMAKE_BUILD_TYPE=Release >"$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; }
+grep -E "shapediff:|CUDA" "$out/configure.log" | head -5
+log "configured"
+cmake --build "$build" --target shapediff -j16 >"$out/build_app.log" 2>&1
+app_rc=$?
+log "app built rc=$app_rc"
+[[ $app_rc -eq 0 ]] || grep -m15 -E "error|Error" "$out/build_app.log"
+
+# The rest of the build runs beside the training, on fewer cores.
+cmake --build "$build" -j10 -k 0 --target shapediff_networks_tests shapediff_diffusion_tests \
+  shapediff_shapes_tests point_ops_benchmark pvcnn_benchmark >"$out/build_rest.log" 2>&1 &
+rest_pid=$!
+wait "$unpack_pid"
+
+cli=$build/apps/shapediff
+train_end=$(( budget - 95 ))
+declare -A cfg=([completion]=configs/completion-small-gpu.json [generation]=configs/points-small-gpu.json)
+if [[ $app_rc -eq 0 ]]; then
+  # Calibrate: 40 steps of both runs side by side, then size the real runs to the time left.
+  calib_pids=()
+  for r in completion generation; do
+    "$cli" train --config "${cfg[$r]}" --data "$data" --out /tmp/calib-$r --steps 60 \
+      --device cuda --threads 4 >"$out/calib_$r.log" 2>&1 &
+    calib_pids+=($!)
+  done
+  wait "${calib_pids[@]}"
+  left=$(( train_end - $(el) - 25 ))
+  for r in completion generation; do
+    rate=$(grep -oE '[0-9.]+ steps/s' "$out/calib_$r.log" | tail -1 | cut -d' ' -f1)
+    steps=$(python3 -c "print(max(200, int(float('${rate:-0}') * 0.9 * $left)))")
+    log "$r: calibration ${rate:-?} steps/s, training $steps steps in ${left}s"
+    "$cli" train --config "${cfg[$r]}" --data "$data" --out "/tmp/run-$r" --steps "$steps" \
+      --device cuda --threads 4 >"$out/train_$r.log" 2>&1 &
+    eval "train_${r}_pid=$!"
+  done
+fi
+
+# CUDA kernels against the CPU ops, and the scheduler reference replayed on CUDA (correctness
+# only; their timings come later, on an idle GPU).
+wait "$rest_pid"; rest_rc=$?
+log "tests built rc=$rest_rc"
+[[ $rest_rc -eq 0 ]] || grep -m15 -E "error:" "$out/build_rest.log"
+for t in networks diffusion shapes; do
+  b=$build/tests/shapediff_${t}_tests
+  [[ -x $b ]] && "$b" --gtest_filter='*_CUDA' >"$out/tests_$t.log" 2>&1
+  log "tests $t rc=$? $(grep -cE '^\[  FAILED  \]' "$out/tests_$t.log" 2>/dev/null) failed lines"
+done
+"$cli" scheduler replay --reference .gpu/ref/diffusers_schedulers.json --device cuda \
+  >"$out/replay_cuda.log" 2>&1
+log "replay on cuda rc=$?"
+
+# Let the training finish; stop it with a checkpoint if it overruns.
+for r in completion generation; do
+  pid_var="train_${r}_pid"; pid=${!pid_var:-}
+  [[ -n $pid ]] || continue
+  while kill -0 "$pid" 2>/dev/null && (( $(el) < train_end + 20 )); do sleep 2; done
+  kill -0 "$pid" 2>/dev/null && { log "$r overran; SIGINT"; kill -INT "$pid"; }
+  wait "$pid"; log "$r training rc=$?"
+  tail -2 "$out/train_$r.log"
+  m=/tmp/run-$r/model.pt
+  [[ -f $m ]] || m=$(ls -t /tmp/run-$r/checkpoints/*.pt 2>/dev/null | head -1)
+  [[ -n $m && -f $m ]] && cp "$m" "$out/$r-model.pt"
+  cp /tmp/run-$r/log.jsonl "$out/$r-log.jsonl" 2>/dev/null
+done
+
+# Timings on the idle GPU.
+if (( $(el) < budget - 45 )); then
+  "$build/benchmarks/pvcnn_benchmark" --device=cuda --batch=16 --points=2048 \
+    --benchmark_min_time=0.3 >"$out/pvcnn_bench_cuda.log" 2>&1
+fi
+if (( $(el) < budget - 25 )); then
+  "$build/benchmarks/point_ops_benchmark" --benchmark_filter=/cuda --benchmark_min_time=0.1 \
+    >"$out/point_ops_bench_cuda.log" 2>&1
+fi
+if [[ -f $out/generation-model.pt ]] && (( $(el) < budget - 12 )); then
+  for i in 1 2; do
+    s=$(date +%s.%N)
+    "$cli" sample --model "$out/generation-model.pt" --count 16 \
+      --sampler dpmsolver_multistep --steps 25 --device cuda --out /tmp/s$i --overwrite \
+      >"$out/sample_cuda_$i.log" 2>&1
+    echo "run $i: $(python3 -c "import time;print(round(time.time()-$s,2))") s wall, process start included" \
+      >>"$out/sample_cuda.log"
+  done
+fi
+tar -C "$out" -czf "$out/logs.tgz" --exclude='*.pt' --exclude=logs.tgz . 2>/dev/null
+
+echo "== $(cat "$out/gpu.txt")  ($(el)s)"
+echo "== CUDA kernels vs CPU:"
+grep -hE '^\[ +(OK|FAILED|SKIPPED) +\]' "$out"/tests_*.log | head -30
+echo "== replay on cuda:"; tail -2 "$out/replay_cuda.log"
+for t in networks diffusion shapes; do
+  echo "== CUDA tests $t: $(grep -E 'PASSED|FAILED  \] [0-9]|tests ran' "$out/tests_$t.log" 2>/dev/null | tr '\n' ' ')"
+  grep -E '^\[  FAILED  \]' "$out/tests_$t.log" 2>/dev/null | head -5
+done
+echo "== training:"; for r in completion generation; do tail -1 "$out/train_$r.log" 2>/dev/null; done
+echo "== pvcnn cuda:"; grep -E '^(BM|pvd|small|tiny|[a-z_/]+ +[0-9])' "$out/pvcnn_bench_cuda.log" 2>/dev/null | head -8
+echo "== point ops cuda:"; grep -E '/cuda' "$out/point_ops_bench_cuda.log" 2>/dev/null | head -10
+echo "== sample 16 shapes, DPM-Solver++ 25 steps, cuda:"; tail -2 "$out/sample_cuda.log" 2>/dev/null
