@@ -365,6 +365,7 @@ std::vector<ReplayResult> replay_reference(const json& doc, const ReplayOptions&
         mean = out.prev_sample_mean;
       }
       check.values("final", mean, numbers(c, "final", ctx));
+      r.final_sample = mean.to(torch::kCPU, torch::kFloat64);
     } else if (rc.kind == SamplerKind::RePaint) {
       auto& repaint = dynamic_cast<RePaintSampler&>(*sampler);
       // The known image is the initial formula at half scale; the mask keeps index 1 < 2.
@@ -383,6 +384,7 @@ std::vector<ReplayResult> replay_reference(const json& doc, const ReplayOptions&
         t_last = t;
       }
       check.values("final", x, numbers(c, "final", ctx));
+      r.final_sample = x.to(torch::kCPU, torch::kFloat64);
     } else {
       for (int64_t i = 0; i < S; ++i) {
         const auto t = timesteps[i];
@@ -393,6 +395,7 @@ std::vector<ReplayResult> replay_reference(const json& doc, const ReplayOptions&
         }
       }
       check.values("final", x, numbers(c, "final", ctx));
+      r.final_sample = x.to(torch::kCPU, torch::kFloat64);
     }
     if (c.contains("noise_calls")) {
       check.count("noise_calls", noise.calls(), static_cast<int64_t>(number(c, "noise_calls", ctx)));
@@ -401,6 +404,19 @@ std::vector<ReplayResult> replay_reference(const json& doc, const ReplayOptions&
       check.count("model_calls", model_calls, static_cast<int64_t>(number(c, "model_calls", ctx)));
     }
     r.passed = r.failure.empty();
+    if (!r.passed && opt.check_rounding && r.final_sample.defined() &&
+        r.failure.rfind("final", 0) == 0) {
+      ReplayOptions other = opt;
+      other.check_rounding = false;
+      other.dtype = opt.dtype == torch::kFloat64 ? torch::kFloat32 : torch::kFloat64;
+      other.filter = name;
+      for (const auto& o : replay_reference(doc, other)) {
+        if (o.name != name || !o.final_sample.defined()) continue;
+        const auto scale = torch::clamp_min(o.final_sample.abs(), 1.0);
+        r.rounding_spread = ((r.final_sample - o.final_sample).abs() / scale).max().item<double>();
+        r.rounding_sensitive = r.rounding_spread > opt.tolerance;
+      }
+    }
     results.push_back(r);
   }
   return results;

@@ -26,6 +26,10 @@ struct ReplayOptions {
   torch::Dtype dtype = torch::kFloat32;
   torch::Device device = torch::kCPU;
   std::string filter;  // only cases whose name contains this
+  // A failed case is run again in the other precision; where the two runs of our own code
+  // disagree by more than the tolerance, the case amplifies last-bit rounding differences
+  // (different SIMD widths, libm, GPU reductions) and is reported as rounding-sensitive.
+  bool check_rounding = true;
 };
 
 struct ReplayResult {
@@ -33,6 +37,12 @@ struct ReplayResult {
   double max_error = 0.0;  // over every compared value, scaled by max(1, |reference|)
   bool passed = false;
   std::string failure;     // the first check that failed; empty when passed
+  // Set on a failed case only: the same run in the other precision moved the final sample by
+  // `rounding_spread` (> tolerance), so no implementation can match the reference there except
+  // with bit-identical arithmetic. A failure that is not rounding-sensitive is a real mismatch.
+  bool rounding_sensitive = false;
+  double rounding_spread = 0.0;
+  torch::Tensor final_sample;  // the compared final sample (CPU, float64); undefined if none
 };
 
 // A case's diffusers config translated into shapediff's; throws std::invalid_argument naming

@@ -21,6 +21,11 @@ log() { echo "[$(el)s] $*" | tee -a "$out/session.log"; }
 deps=/tmp/gpudeps
 mkdir -p "$deps"
 for f in .gpu/debs/*.deb; do dpkg -x "$f" "$deps"; done
+# Debian's libz.so points at an absolute /lib path; static archives are not built for PIC.
+rm -f "$deps"/usr/lib/x86_64-linux-gnu/lib{z,png,png16}.a
+for c in "$deps"/lib/x86_64-linux-gnu/libz.so.1 /usr/lib/x86_64-linux-gnu/libz.so.1; do
+  [[ -e $c ]] && { ln -sf "$c" "$deps/usr/lib/x86_64-linux-gnu/libz.so"; break; }
+done
 export LD_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu:$deps/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
 data=/tmp/gpudata
 mkdir -p "$data" && cp .gpu/data/dataset.json "$data/"
@@ -38,7 +43,7 @@ log "gpu: $(cat "$out/gpu.txt"); torch prefix $prefix"
 gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
 cmake -S . -B "$build" "${gen[@]}" -DCMAKE_PREFIX_PATH="$prefix;$deps/usr" \
   -DCMAKE_CUDA_ARCHITECTURES=90 -DSHAPEDIFF_WITH_CGAL=OFF -DSHAPEDIFF_WITH_OPEN3D=OFF \
-  -DCMAKE_BUILD_TYPE=Release >"$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; }
+  -DCMAKE_BUILD_TYPE=Release -UZLIB_LIBRARY* -UPNG_LIBRARY* >"$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; }
 grep -E "shapediff:|CUDA" "$out/configure.log" | head -5
 log "configured"
 cmake --build "$build" --target shapediff -j16 >"$out/build_app.log" 2>&1

@@ -321,7 +321,7 @@ TEST(DPMSolverSampler, CudaMatchesCpu_CUDA) {
       for (int64_t i = 0; i < 10; ++i) {
         const auto t = dpm.timesteps()[i];
         x = dpm.step(toy_model(x, t.item<double>()), t, x, noise).prev_sample;
-        EXPECT_EQ(x.device(), device);
+        EXPECT_EQ(x.device().type(), device.type());
       }
       return x.cpu();
     };

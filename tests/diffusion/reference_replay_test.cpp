@@ -71,6 +71,28 @@ TEST(ReferenceReplay, DetectsAWrongReference) {
   ASSERT_EQ(results.size(), 1u);
   EXPECT_FALSE(results[0].passed);
   EXPECT_NE(results[0].failure.find("final[3]"), std::string::npos) << results[0].failure;
+  // A well-conditioned case gives the same answer in float64, so a wrong value stays a failure.
+  EXPECT_FALSE(results[0].rounding_sensitive);
+  EXPECT_LT(results[0].rounding_spread, 1e-4);
+}
+
+TEST(ReferenceReplay, FlagsTheRoundingSensitiveScoreSdeCase) {
+  // Score-SDE predictor-corrector with this toy score amplifies last-bit differences: the
+  // float64 replay ends far from the float32 reference (and AVX-512 or CUDA float32 runs do
+  // too), so the replay must say so rather than report a plain mismatch.
+  ReplayOptions opt;
+  opt.dtype = torch::kFloat64;
+  opt.filter = "sde_ve_pc_30_c1";
+  const auto results = replay_reference(reference_doc(), opt);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_FALSE(results[0].passed);
+  EXPECT_TRUE(results[0].rounding_sensitive) << results[0].failure;
+  EXPECT_GT(results[0].rounding_spread, 1e-2);
+  // Without the check the same run is a plain failure.
+  opt.check_rounding = false;
+  const auto plain = replay_reference(reference_doc(), opt);
+  ASSERT_EQ(plain.size(), 1u);
+  EXPECT_FALSE(plain[0].rounding_sensitive);
 }
 
 TEST(ReferenceReplay, DetectsWrongNoiseCount) {
