@@ -3,7 +3,7 @@
 # CUDA LibTorch, train the shipped models while the tests build, check the CUDA kernels against
 # the CPU ops, then time on an idle GPU. Everything lands in $OUT; a short table is printed last.
 #   scripts/gpu_session.sh            (GPU_TIME=seconds for the whole script, default 550)
-# Expects, carried from the developer machine (see benchmarks/RESULTS.md, "GPU session"):
+# Expects, carried from the developer machine (made by scripts/gpu_prepare.sh DATASET):
 #   .gpu/debs/*.deb   gtest, benchmark, nlohmann-json, CLI11, zlib and libpng from Debian
 #   .gpu/data/        dataset.json (train split only) and train-*.npz.xz
 #   .gpu/ref/diffusers_schedulers.json
@@ -29,6 +29,8 @@ done
 export LD_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu:$deps/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
 data=/tmp/gpudata
 mkdir -p "$data" && cp .gpu/data/dataset.json "$data/"
+# The diffusion tests read the scheduler reference from ../shared at start-up.
+mkdir -p ../shared/reference && cp -n .gpu/ref/diffusers_schedulers.json ../shared/reference/
 unxz_one() {
   if command -v xz >/dev/null; then xz -dc "$1"
   else python3 -c 'import lzma,sys,shutil; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$1"; fi
@@ -40,7 +42,8 @@ prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 export PATH=/usr/local/cuda/bin:$PATH
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >"$out/gpu.txt" 2>&1
 log "gpu: $(cat "$out/gpu.txt"); torch prefix $prefix"
-gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+gen=() keep_going=(-k)
+command -v ninja >/dev/null && { gen=(-G Ninja); keep_going=(-k 0); }
 cmake -S . -B "$build" "${gen[@]}" -DCMAKE_PREFIX_PATH="$prefix;$deps/usr" \
   -DCMAKE_CUDA_ARCHITECTURES=90 -DSHAPEDIFF_WITH_CGAL=OFF -DSHAPEDIFF_WITH_OPEN3D=OFF \
   -DCMAKE_BUILD_TYPE=Release -UZLIB_LIBRARY* -UPNG_LIBRARY* >"$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; }
@@ -52,8 +55,8 @@ log "app built rc=$app_rc"
 [[ $app_rc -eq 0 ]] || grep -m15 -E "error|Error" "$out/build_app.log"
 
 # The rest of the build runs beside the training, on fewer cores.
-cmake --build "$build" -j10 -k 0 --target shapediff_networks_tests shapediff_diffusion_tests \
-  shapediff_shapes_tests point_ops_benchmark pvcnn_benchmark >"$out/build_rest.log" 2>&1 &
+cmake --build "$build" -j10 --target shapediff_networks_tests shapediff_diffusion_tests \
+  shapediff_shapes_tests point_ops_benchmark pvcnn_benchmark -- "${keep_going[@]}" >"$out/build_rest.log" 2>&1 &
 rest_pid=$!
 wait "$unpack_pid"
 
@@ -127,7 +130,6 @@ if [[ -f $out/generation-model.pt ]] && (( $(el) < budget - 12 )); then
       >>"$out/sample_cuda.log"
   done
 fi
-tar -C "$out" -czf "$out/logs.tgz" --exclude='*.pt' --exclude=logs.tgz . 2>/dev/null
 
 echo "== $(cat "$out/gpu.txt")  ($(el)s)"
 echo "== CUDA kernels vs CPU:"
@@ -141,3 +143,6 @@ echo "== training:"; for r in completion generation; do tail -1 "$out/train_$r.l
 echo "== pvcnn cuda:"; grep -E '^(BM|pvd|small|tiny|[a-z_/]+ +[0-9])' "$out/pvcnn_bench_cuda.log" 2>/dev/null | head -8
 echo "== point ops cuda:"; grep -E '/cuda' "$out/point_ops_bench_cuda.log" 2>/dev/null | head -10
 echo "== sample 16 shapes, DPM-Solver++ 25 steps, cuda:"; tail -2 "$out/sample_cuda.log" 2>/dev/null
+# The device tool returns at most 8 files: the two models, and every log in one archive.
+(cd "$out" && tar -czf /tmp/logs.tgz --exclude='*.pt' . && find . -maxdepth 1 -type f ! -name '*.pt' -delete \
+  && mv /tmp/logs.tgz .)
