@@ -1,17 +1,31 @@
 // `shapediff train`: train a point-cloud diffusion model (PVCNN) on a shapediff dataset folder,
-// with checkpoints, exact resume, a JSONL log and a loss plot in the run folder.
+// with checkpoints, exact resume, a JSONL log and a loss plot in the run folder. Data parallel
+// under a launcher's environment (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT), or with
+// --nproc N, which starts N local workers of this same command.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <optional>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include <torch/torch.h>
 
 #include "apps/command.h"
 #include "apps/progress.h"
+#include "diffusion/data_parallel.h"
 #include "diffusion/point_training.h"
 #include "diffusion/training_run.h"
 #include "io/json_file.h"
@@ -30,6 +44,8 @@ struct TrainArgs {
   uint64_t seed = 0;
   bool seed_given = false;
   std::string task;
+  int64_t nproc = 1;
+  double dist_timeout = 120;
 };
 
 // Ctrl-C (or SIGTERM) asks the loop to stop after the current step with a checkpoint.
@@ -59,8 +75,109 @@ std::string format_loss(double loss) {
   return buf;
 }
 
+// A port the kernel considers free on the loopback interface, for the local workers' store.
+int free_local_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error("--nproc: no free local port for the workers' rendezvous");
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// This command's own arguments without --nproc, from /proc/self/cmdline.
+std::vector<std::string> arguments_without_nproc() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  const std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::string> args;
+  for (size_t start = 0; start < raw.size();) {
+    const size_t end = raw.find('\0', start);
+    args.push_back(raw.substr(start, end - start));
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  std::vector<std::string> kept;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--nproc") {
+      ++i;
+      continue;
+    }
+    if (args[i].rfind("--nproc=", 0) == 0) continue;
+    kept.push_back(args[i]);
+  }
+  return kept;
+}
+
+// --nproc N: N workers of this command on this machine, ranks 0..N-1 through a loopback store.
+// The first worker to fail ends the others; its exit code is returned.
+int launch_local_workers(int64_t nproc) {
+  const int port = free_local_port();
+  const auto args = arguments_without_nproc();
+  std::vector<pid_t> workers;
+  for (int64_t rank = 0; rank < nproc; ++rank) {
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("--nproc: fork failed for worker " + std::to_string(rank));
+    if (pid == 0) {
+      ::setenv("RANK", std::to_string(rank).c_str(), 1);
+      ::setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);
+      ::setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
+      ::setenv("MASTER_ADDR", "127.0.0.1", 1);
+      ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+      std::vector<char*> argv;
+      for (const auto& x : args) argv.push_back(const_cast<char*>(x.c_str()));
+      argv.push_back(nullptr);
+      ::execv("/proc/self/exe", argv.data());
+      std::perror("shapediff: --nproc: exec failed");
+      ::_exit(127);
+    }
+    workers.push_back(pid);
+  }
+  // Ctrl-C reaches the workers through the terminal's process group; this launcher only waits.
+  std::signal(SIGINT, SIG_IGN);
+  int result = 0;
+  size_t running = workers.size();
+  while (running > 0) {
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, 0);
+    if (pid < 0) break;
+    --running;
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (code != 0 && result == 0) {
+      result = code;
+      size_t rank = 0;
+      while (rank < workers.size() && workers[rank] != pid) ++rank;
+      std::cerr << "shapediff: train --nproc: worker " << rank << " exited with code " << code
+                << "; stopping the others\n";
+      for (const pid_t other : workers) {
+        if (other != pid) ::kill(other, SIGTERM);
+      }
+    }
+  }
+  return result;
+}
+
 int run_train(const TrainArgs& a) {
-  const int64_t threads = a.threads > 0 ? a.threads : std::max(1u, std::thread::hardware_concurrency());
+  if (a.nproc < 1) throw std::invalid_argument("--nproc must be >= 1, got " + std::to_string(a.nproc));
+  if (!(a.dist_timeout > 0)) {
+    throw std::invalid_argument("--dist-timeout must be > 0 seconds, got " + std::to_string(a.dist_timeout));
+  }
+  const auto env = diffusion::DistributedEnv::from_environment();
+  if (a.nproc > 1) {
+    if (env.world_size > 1) {
+      throw std::invalid_argument("--nproc starts its own workers; under a launcher (WORLD_SIZE=" +
+                                  std::to_string(env.world_size) + ") leave it out");
+    }
+    return launch_local_workers(a.nproc);
+  }
+  const bool main_rank = env.rank == 0;
+  const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
+  const int64_t threads = a.threads > 0 ? a.threads : std::max<int64_t>(1, cores / env.world_size);
   if (a.threads < 0 || threads > 1024) {
     throw std::invalid_argument("--threads must be >= 1, got " + std::to_string(a.threads));
   }
@@ -92,23 +209,35 @@ int run_train(const TrainArgs& a) {
     }
     o.device = a.device;
   }
-  if (a.resume) {
+  if (a.resume && main_rank) {
     if (const auto latest = diffusion::latest_checkpoint(a.out)) {
       std::cerr << "resuming " << a.out << " from step " << latest->step << "\n";
+    }
+  }
+  if (env.world_size > 1) {
+    // One GPU per rank: a plain "cuda" means this rank's local device.
+    const std::string device = !a.device.empty() ? a.device : o.config ? o.config->training.device : "";
+    if (device == "cuda") o.device = "cuda:" + std::to_string(env.local_rank);
+    diffusion::DataParallelOptions dpo;
+    dpo.timeout = std::chrono::milliseconds(static_cast<int64_t>(a.dist_timeout * 1000));
+    o.parallel = std::make_shared<diffusion::DataParallel>(env, dpo);
+    if (main_rank) {
+      std::cerr << "data parallel: " << env.world_size << " ranks, global batch split over them\n";
     }
   }
 
   std::optional<Progress> progress;
   o.on_start = [&](int64_t start_step, int64_t total_steps) {
-    progress.emplace("train", total_steps, "steps", start_step);
+    if (main_rank) progress.emplace("train", total_steps, "steps", start_step);
   };
   o.on_step = [&](const diffusion::TrainingProgress& p) {
-    progress->update(p.step, format_loss(p.loss));
+    if (progress) progress->update(p.step, format_loss(p.loss));
     return !g_stop_requested.load();
   };
   StopOnSignal stop_on_signal;
   const auto result = diffusion::train_point_model(o);
   if (progress) progress->finish();
+  if (!main_rank) return result.completed ? 0 : 130;
   if (!result.completed) {
     std::cerr << "stopped at step " << result.step << "; checkpoint " << result.checkpoint_path
               << " (continue with --resume)\n";
@@ -142,11 +271,16 @@ void add_train_command(CLI::App& app, Action& action) {
   cmd->add_flag("--resume", args->resume, "Continue the run in --out from its latest checkpoint");
   cmd->add_option("--device", args->device, "cpu, cuda or cuda:N, overriding training.device");
   cmd->add_option("--threads", args->threads,
-                  "CPU threads for torch ops (default: all cores)");
+                  "CPU threads for torch ops (default: all cores, shared among the data-parallel ranks)");
   cmd->add_option("--seed", args->seed,
                   "Seed of a new run, overriding training.seed (weights, noise, timesteps, "
                   "label dropout, data order)")
       ->each([args](const std::string&) { args->seed_given = true; });
+  cmd->add_option("--nproc", args->nproc,
+                  "Data-parallel workers to start on this machine (CPU or one GPU each); under "
+                  "torchrun/srun/mpirun set RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT instead");
+  cmd->add_option("--dist-timeout", args->dist_timeout,
+                  "Seconds a data-parallel rank waits for the others before giving up (default 120)");
   cmd->add_option("--task", args->task,
                   "generation, or completion (PVD's conditional completion on the dataset's "
                   "virtual scans; model.known_points of data.points known), overriding model.task");

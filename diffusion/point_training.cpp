@@ -16,6 +16,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include "diffusion/data_parallel.h"
 #include "diffusion/ema.h"
 #include "diffusion/noise_schedule.h"
 #include "diffusion/point_model.h"
@@ -206,13 +207,16 @@ std::string format_number(double v) {
 
 class PointTrainer {
  public:
-  explicit PointTrainer(const PointTrainingOptions& options) : options_(options) {}
+  explicit PointTrainer(const PointTrainingOptions& options)
+      : options_(options), parallel_(options.parallel) {}
 
   PointTrainingResult run() {
     if (options_.data_dir.empty()) throw std::invalid_argument("no dataset folder given");
     if (options_.run_dir.empty()) throw std::invalid_argument("no run folder given");
-    remove_unfinished_writes();
+    if (main_rank()) remove_unfinished_writes();
     const auto latest = latest_checkpoint(options_.run_dir);
+    // Every rank has looked at the folder before rank 0 writes to it.
+    if (parallel_) parallel_->barrier();
     if (options_.resume) {
       if (!latest) {
         throw std::invalid_argument(options_.run_dir + ": nothing to resume (no checkpoints in " +
@@ -232,10 +236,18 @@ class PointTrainer {
  private:
   // ---- set-up ----------------------------------------------------------------------------
 
+  bool main_rank() const { return !parallel_ || parallel_->is_main(); }
+  int64_t world_size() const { return parallel_ ? parallel_->world_size() : 1; }
+
   void apply_overrides(PointTrainingConfig& config) const {
     if (options_.steps) config.training.steps = *options_.steps;
     if (options_.device) config.training.device = *options_.device;
     config.validate("training options");
+    if (config.training.batch_size < world_size()) {
+      throw std::invalid_argument("training.batch_size " + std::to_string(config.training.batch_size) +
+                                  " is smaller than the " + std::to_string(world_size()) +
+                                  " data-parallel ranks: each rank needs at least one shape per batch");
+    }
   }
 
   void open_device() {
@@ -297,11 +309,22 @@ class PointTrainer {
   }
 
   void build_networks() {
-    torch::manual_seed(stream_seed(config_.training.seed, Stream::Init));
-    net_ = networks::PVCNN(model_config_.network());
-    ema_ = networks::PVCNN(model_config_.network());
+    {
+      // The initial weights draw from torch's process-wide generator: trainers running in
+      // threads of one process (data-parallel ranks in tests) take turns.
+      static std::mutex init_mutex;
+      std::lock_guard<std::mutex> lock(init_mutex);
+      torch::manual_seed(stream_seed(config_.training.seed, Stream::Init));
+      net_ = networks::PVCNN(model_config_.network());
+      ema_ = networks::PVCNN(model_config_.network());
+    }
     net_->to(device_);
     ema_->to(device_);
+    if (parallel_) {
+      auto tensors = net_->parameters();
+      for (const auto& b : net_->buffers()) tensors.push_back(b);
+      parallel_->broadcast(tensors);
+    }
     update_ema(*ema_, *net_, 0.0);
     net_->train();
     ema_->eval();
@@ -335,9 +358,11 @@ class PointTrainer {
     build_model_config();
     model_config_.normalization = measure_normalization();
     model_config_.validate(options_.run_dir);
-    fs::create_directories(checkpoint_dir(options_.run_dir));
-    io::write_json(run_config_path(options_.run_dir), config_.to_json());
-    io::write_file_atomically(run_log_path(options_.run_dir), "");
+    if (main_rank()) {
+      fs::create_directories(checkpoint_dir(options_.run_dir));
+      io::write_json(run_config_path(options_.run_dir), config_.to_json());
+      io::write_file_atomically(run_log_path(options_.run_dir), "");
+    }
     build_networks();
     batches_ = std::make_unique<EpochBatches>(
         source_, config_, stream_seed(config_.training.seed, Stream::Loader), LoaderPosition{});
@@ -456,7 +481,7 @@ class PointTrainer {
         history_.push_back({j["step"].get<int64_t>(), j["loss"].get<double>()});
       }
     }
-    io::write_file_atomically(path, kept);
+    if (main_rank()) io::write_file_atomically(path, kept);
   }
 
   void remove_unfinished_writes() const {
@@ -472,6 +497,18 @@ class PointTrainer {
   // ---- the loop --------------------------------------------------------------------------
 
   PointTrainingResult train() {
+    try {
+      return train_steps();
+    } catch (const CollectiveError& e) {
+      throw CollectiveError(std::string(e.what()) + "; " +
+                            (last_checkpoint_.empty()
+                                 ? std::string("no checkpoint was written yet")
+                                 : "the last checkpoint is " + last_checkpoint_ +
+                                       " (continue with --resume, with any number of workers)"));
+    }
+  }
+
+  PointTrainingResult train_steps() {
     const auto& t = config_.training;
     const auto lr_schedule = config_.lr_schedule();
     const auto ema = config_.ema();
@@ -481,8 +518,10 @@ class PointTrainer {
     const auto params = net_->parameters();
     const double clip = t.grad_clip > 0 ? t.grad_clip : std::numeric_limits<double>::infinity();
 
-    log_.open(run_log_path(options_.run_dir), std::ios::app);
-    if (!log_) throw std::runtime_error(run_log_path(options_.run_dir) + ": cannot open for appending");
+    if (main_rank()) {
+      log_.open(run_log_path(options_.run_dir), std::ios::app);
+      if (!log_) throw std::runtime_error(run_log_path(options_.run_dir) + ": cannot open for appending");
+    }
 
     PointTrainingResult result;
     result.start_step = step_;
@@ -519,24 +558,39 @@ class PointTrainer {
           labels = torch::where(drop, torch::full({b}, model_config_.num_classes, torch::kLong), batch.labels)
                        .to(device_);
         }
+        // Data parallel: this rank's rows of the global batch, its loss weighted by its share so
+        // that the mean over the ranks is the global batch's mean.
+        auto rows = [&](const torch::Tensor& v) {
+          if (!v.defined() || world_size() == 1) return v;
+          return v.slice(0, b * parallel_->rank() / world_size(), b * (parallel_->rank() + 1) / world_size());
+        };
+        const auto x0_r = rows(x0), noise_r = rows(noise), timesteps_r = rows(timesteps);
+        labels = rows(labels);
+        if (completion) known = rows(known);
+        const double share = static_cast<double>(x0_r.size(0) * world_size()) / static_cast<double>(b);
         NoisedBatch noised;
-        noised.noise = noise;
-        noised.timesteps = timesteps;
-        noised.x_t = schedule.add_noise(x0, noise, timesteps);
-        noised.target = prediction_target(schedule, x0, noise, timesteps, schedule.prediction());
+        noised.noise = noise_r;
+        noised.timesteps = timesteps_r;
+        noised.x_t = schedule.add_noise(x0_r, noise_r, timesteps_r);
+        noised.target = prediction_target(schedule, x0_r, noise_r, timesteps_r, schedule.prediction());
         torch::Tensor out;
         {
           CudaBf16Autocast autocast(autocast_);
           if (completion) {
-            out = net_->forward(torch::cat({known, noised.x_t}, 1), timesteps, labels)
+            out = net_->forward(torch::cat({known, noised.x_t}, 1), timesteps_r, labels)
                       .slice(1, known.size(1));
           } else {
-            out = net_->forward(noised.x_t, timesteps, labels);
+            out = net_->forward(noised.x_t, timesteps_r, labels);
           }
         }
-        const auto micro_loss = diffusion_loss(schedule, out.to(torch::kFloat32), noised, {}, loss_options);
+        const auto micro_loss =
+            diffusion_loss(schedule, out.to(torch::kFloat32), noised, {}, loss_options) * share;
         (micro_loss / static_cast<double>(t.grad_accumulation)).backward();
         loss += micro_loss.item<double>() / static_cast<double>(t.grad_accumulation);
+      }
+      if (parallel_) {
+        parallel_->average_gradients(params);
+        loss = parallel_->average(loss);
       }
       const double grad_norm = torch::nn::utils::clip_grad_norm_(params, clip);
       if (!std::isfinite(loss) || !std::isfinite(grad_norm)) diverged(loss, grad_norm, lr);
@@ -575,6 +629,7 @@ class PointTrainer {
         p.steps_per_second = rate;
         keep_going = options_.on_step(p);
       }
+      if (parallel_) keep_going = parallel_->average(keep_going ? 1.0 : 0.0) == 1.0;
       if (step_ % t.checkpoint_every == 0 || step_ == t.steps || !keep_going) {
         write_checkpoint(elapsed_before_ + session_seconds);
       }
@@ -592,8 +647,10 @@ class PointTrainer {
     result.completed = step_ >= t.steps;
     if (result.completed) {
       result.model_path = run_model_path(options_.run_dir);
-      save_point_model(PointModel{model_config_, ema_}, result.model_path);
+      if (main_rank()) save_point_model(PointModel{model_config_, ema_}, result.model_path);
     }
+    // The other ranks return once rank 0's files are complete.
+    if (parallel_) parallel_->barrier();
     return result;
   }
 
@@ -609,11 +666,17 @@ class PointTrainer {
   }
 
   void write_log(const nlohmann::json& entry) {
+    if (!main_rank()) return;
     log_ << entry.dump() << "\n";
     log_.flush();
   }
 
   void write_checkpoint(double elapsed_seconds) {
+    if (!main_rank()) {
+      last_checkpoint_ = checkpoint_path(options_.run_dir, step_);
+      last_checkpoint_step_ = step_;
+      return;
+    }
     torch::serialize::OutputArchive archive;
     io::write_archive_string(archive, "format", kPointCheckpointFormat);
     io::write_archive_string(archive, "config", model_config_.to_json().dump());
@@ -682,6 +745,7 @@ class PointTrainer {
   }
 
   const PointTrainingOptions& options_;
+  std::shared_ptr<DataParallel> parallel_;
   PointTrainingConfig config_;
   PointModelConfig model_config_;
   torch::Device device_{torch::kCPU};

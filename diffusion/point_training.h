@@ -18,6 +18,13 @@
 //
 // Training reseeds torch's default generators (the initial weights and dropout draw from them).
 //
+// Data parallel (diffusion/data_parallel.h): every rank draws the same global batch (data,
+// noise, timesteps, label dropout: the single-process streams) and trains on its own slice of
+// rows; gradients are averaged over the ranks before clipping, so N ranks with a global batch B
+// follow the single-process run with batch B up to float summation order (exactly so when the
+// network has no dropout). Rank 0 writes the run folder; the others only read it (on resume),
+// so it must be on a filesystem every rank sees. A run resumes with any number of ranks.
+//
 //   PointTrainingOptions o;
 //   o.config = PointTrainingConfig::from_json(io::read_json("configs/points-tiny.json"), "tiny");
 //   o.data_dir = "data/procedural";  o.run_dir = "runs/tiny";
@@ -28,6 +35,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -62,6 +70,9 @@ struct PointTrainingOptions {
   // checkpoint (for interruption and tests). The model file is exported only when every step
   // is done.
   std::function<bool(const TrainingProgress&)> on_step;
+  // Data-parallel group (null: a single process). on_step runs on every rank; when any rank
+  // asks to stop, all stop at the same step.
+  std::shared_ptr<class DataParallel> parallel;
 };
 
 struct PointTrainingResult {

@@ -11,6 +11,7 @@ packages=(
   libopen3d-dev xvfb xauth            # viewer (headless under Xvfb)
   nlohmann-json3-dev libcli11-dev libpng-dev zlib1g-dev libstb-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libgloo-dev                         # c10d Gloo headers (data-parallel training)
   clang libclang-rt-dev               # libFuzzer targets in fuzz/ (clang++ and its runtimes)
   python3-skimage                     # benchmarks: marching cubes peer (scikit-image)
 )

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -110,6 +111,74 @@ TEST_F(CliTrain, TrainsTheTinyConfigInSeconds) {
   for (const char* option : {"--config", "--data", "--out", "--steps", "--resume", "--device", "--threads", "--seed"}) {
     EXPECT_NE(help.out.find(option), std::string::npos) << option;
   }
+}
+
+// A shell command's exit code and output (for several workers started side by side).
+CliRun run_shell(const std::string& cmd) {
+  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
+  if (!pipe) return {-1, "popen failed"};
+  std::string out;
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::vector<double> logged_loss_values(const fs::path& run_dir) {
+  std::vector<double> v;
+  for (const auto& s : logged_losses(run_dir)) v.push_back(std::stod(s));
+  return v;
+}
+
+TEST_F(CliTrain, TwoLocalWorkersTrainOneRun) {
+  const auto out = scratch("nproc");
+  const auto r = run("train --config " + kTinyConfig + " --data " + data(256) + " --out " + out.string() +
+                     " --threads 1 --steps 4 --nproc 2");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("data parallel: 2 ranks"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("trained 4 steps"), std::string::npos) << r.out;
+  EXPECT_TRUE(fs::exists(out / "model.pt"));
+  ASSERT_EQ(logged_steps(out).size(), 4u);
+  // One process with the same global batch logs the same losses, up to summation order.
+  const auto single = scratch("nproc_single");
+  ASSERT_EQ(run("train --config " + kTinyConfig + " --data " + data(256) + " --out " + single.string() +
+                " --threads 1 --steps 4").code,
+            0);
+  const auto a = logged_loss_values(out), b = logged_loss_values(single);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-4 * std::abs(b[i])) << "step " << i + 1;
+  EXPECT_NE(run("train --config " + kTinyConfig + " --data " + data(256) + " --out " + scratch("n0").string() +
+                " --nproc 0").code,
+            0);
+}
+
+TEST_F(CliTrain, LauncherEnvironmentJoinsWorkersAndALostWorkerEndsTheRun) {
+  const std::string cli = SHAPEDIFF_CLI;
+  const auto port = [] {
+    // Distinct from --nproc's kernel-chosen ports; the test's own process id spreads runs apart.
+    return std::to_string(20000 + ::getpid() % 20000);
+  }();
+  const auto out = scratch("launcher");
+  const std::string common = " train --config " + kTinyConfig + " --data " + data(256) + " --threads 1";
+  const std::string env = "WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port;
+  const auto ok = run_shell("RANK=1 " + env + " " + cli + common + " --steps 3 --out " + out.string() +
+                            " >/dev/null & RANK=0 " + env + " " + cli + common + " --steps 3 --out " +
+                            out.string() + "; code=$?; wait $!; exit $code");
+  ASSERT_EQ(ok.code, 0) << ok.out;
+  EXPECT_NE(ok.out.find("trained 3 steps"), std::string::npos) << ok.out;
+  EXPECT_EQ(logged_steps(out).size(), 3u);
+
+  // Rank 1 is killed mid-run: rank 0 must stop with a message, not hang.
+  const auto lost = scratch("launcher_lost");
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = run_shell("(RANK=1 " + env + " timeout -s KILL 4 " + cli + common + " --steps 100000 --out " +
+                           lost.string() + " >/dev/null 2>&1 &) ; RANK=0 " + env + " " + cli + common +
+                           " --steps 100000 --dist-timeout 10 --out " + lost.string());
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_NE(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("another worker probably stopped"), std::string::npos) << r.out;
+  EXPECT_LT(seconds, 40.0);
 }
 
 TEST_F(CliTrain, KilledRunResumesFromItsLastCheckpoint) {

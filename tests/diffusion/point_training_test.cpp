@@ -8,9 +8,12 @@
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+#include <thread>
 
 #include "test_support.h"
+#include "tests/diffusion/data_parallel_support.h"
 
+#include "diffusion/data_parallel.h"
 #include "diffusion/ema.h"
 #include "diffusion/lr_schedule.h"
 #include "diffusion/point_model.h"
@@ -221,6 +224,133 @@ TEST_F(PointTrainingTest, ResumeContinuesExactly) {
   bool differs = false;
   for (size_t i = 0; i < raw.size(); ++i) differs = differs || !torch::equal(raw[i], ema[i]);
   EXPECT_TRUE(differs);
+}
+
+double max_difference(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, (a[i] - b[i]).abs().max().item<double>());
+  return worst;
+}
+
+// Runs `world` data-parallel ranks as threads of this process on loopback Gloo; returns each
+// rank's result (or rethrows the first rank's error). `adjust` edits each rank's options.
+std::vector<PointTrainingResult> train_in_ranks(
+    int world, const std::function<PointTrainingOptions(int)>& options_of,
+    std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
+  const int64_t port = shapediff::testing::free_port();
+  std::vector<PointTrainingResult> results(world);
+  std::vector<std::string> errors(world);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < world; ++r) {
+    threads.emplace_back([&, r] {
+      try {
+        DistributedEnv env;
+        env.rank = r;
+        env.world_size = world;
+        env.master_port = port;
+        DataParallelOptions dpo;
+        dpo.timeout = timeout;
+        auto o = options_of(r);
+        o.parallel = std::make_shared<DataParallel>(env, dpo);
+        results[r] = train_point_model(o);
+      } catch (const std::exception& e) {
+        errors[r] = e.what();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int r = 0; r < world; ++r) {
+    if (!errors[r].empty()) throw std::runtime_error("rank " + std::to_string(r) + ": " + errors[r]);
+  }
+  return results;
+}
+
+TEST_F(PointTrainingTest, TwoDataParallelRanksFollowOneProcess) {
+  // No dropout: the ranks draw dropout masks for their own rows only.
+  auto options_no_dropout = [&](const std::string& run) {
+    auto o = options(run);
+    o.config->model.overrides.dropout = 0.0;
+    return o;
+  };
+  const auto single = train_point_model(options_no_dropout("single"));
+  ASSERT_TRUE(single.completed);
+  const auto ranks = train_in_ranks(2, [&](int) { return options_no_dropout("parallel"); });
+  ASSERT_TRUE(ranks[0].completed);
+  ASSERT_TRUE(ranks[1].completed);
+  EXPECT_EQ(ranks[0].step, single.step);
+
+  // Equal up to summation order, which Adam amplifies for near-zero gradients; another seed
+  // (other data order and noise) lands far further away.
+  auto other_seed = options_no_dropout("other");
+  other_seed.config->training.seed = 10;
+  const auto other = train_point_model(other_seed);
+  const auto model = load_point_model(single.model_path);
+  for (const char* key : {"weights", "ema"}) {
+    const auto a = state_of(single.checkpoint_path, key, model.config);
+    const auto b = state_of(ranks[0].checkpoint_path, key, model.config);
+    ASSERT_EQ(a.size(), b.size());
+    const double same = max_difference(a, b);
+    const double control = max_difference(a, state_of(other.checkpoint_path, key, model.config));
+    EXPECT_LT(same, 2e-4) << key;
+    EXPECT_GT(control, 20 * 2e-4) << key;
+  }
+  const auto losses_single = logged_losses(tmp_.path("single"));
+  const auto losses_parallel = logged_losses(tmp_.path("parallel"));
+  ASSERT_EQ(losses_single.size(), losses_parallel.size());
+  for (size_t i = 0; i < losses_single.size(); ++i) EXPECT_NEAR(losses_single[i], losses_parallel[i], 1e-5);
+  EXPECT_NE(losses_single.front(), losses_single.back());
+}
+
+TEST_F(PointTrainingTest, DataParallelRunResumesWithAnotherRankCount) {
+  auto options_no_dropout = [&](const std::string& run) {
+    auto o = options(run);
+    o.config->model.overrides.dropout = 0.0;
+    return o;
+  };
+  const auto whole = train_point_model(options_no_dropout("whole"));
+  // Three steps on two ranks, the rest in one process.
+  train_in_ranks(2, [&](int) {
+    auto o = options_no_dropout("mixed");
+    o.on_step = [](const TrainingProgress& p) { return p.step < 3; };
+    return o;
+  });
+  auto rest = options_no_dropout("mixed");
+  rest.resume = true;
+  rest.config.reset();
+  const auto done = train_point_model(rest);
+  EXPECT_EQ(done.start_step, 3);
+  ASSERT_TRUE(done.completed);
+  const auto model = load_point_model(whole.model_path);
+  EXPECT_LT(max_difference(state_of(whole.checkpoint_path, "ema", model.config),
+                           state_of(done.checkpoint_path, "ema", model.config)),
+            2e-4);
+}
+
+TEST_F(PointTrainingTest, AStoppedRankEndsTheOthersWithAMessage) {
+  const auto start = std::chrono::steady_clock::now();
+  std::string message;
+  try {
+    train_in_ranks(
+        2,
+        [&](int r) {
+          auto o = options("broken");
+          if (r == 1) {
+            o.on_step = [](const TrainingProgress& p) -> bool {
+              if (p.step == 2) throw std::runtime_error("worker failure");
+              return true;
+            };
+          }
+          return o;
+        },
+        std::chrono::seconds(5));
+  } catch (const std::exception& e) {
+    message = e.what();
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // Rank 0 reports the lost peer (the first error rethrown is rank 0's).
+  EXPECT_NE(message.find("rank 0:"), std::string::npos) << message;
+  EXPECT_NE(message.find("another worker probably stopped"), std::string::npos) << message;
+  EXPECT_LT(seconds, 60.0);
 }
 
 TEST_F(PointTrainingTest, CompletionTaskTrainsOnScansAndResumesExactly) {
