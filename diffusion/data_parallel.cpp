@@ -10,12 +10,18 @@
 #include <torch/torch.h>
 
 // The Gloo process group is compiled into LibTorch, but its header needs this switch and the
-// Gloo headers (Debian: libgloo-dev).
+// Gloo headers (Debian: libgloo-dev). A LibTorch without them builds a DataParallel that
+// refuses to start, saying why.
+#if __has_include(<gloo/config.h>)
+#define SHAPEDIFF_HAVE_GLOO 1
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO
 #endif
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#else
+#define SHAPEDIFF_HAVE_GLOO 0
+#endif
 
 namespace shapediff::diffusion {
 namespace {
@@ -33,7 +39,7 @@ int64_t env_integer(const char* name, int64_t fallback, bool* present = nullptr)
   return v;
 }
 
-bool is_loopback(const std::string& addr) {
+[[maybe_unused]] bool is_loopback(const std::string& addr) {
   return addr == "localhost" || addr.rfind("127.", 0) == 0 || addr == "::1";
 }
 
@@ -70,6 +76,10 @@ DistributedEnv DistributedEnv::from_environment() {
   }
   return env;
 }
+
+bool data_parallel_available() { return SHAPEDIFF_HAVE_GLOO != 0; }
+
+#if SHAPEDIFF_HAVE_GLOO
 
 struct DataParallel::Impl {
   c10::intrusive_ptr<c10d::Store> store;
@@ -218,5 +228,23 @@ void DataParallel::barrier() {
   if (env_.world_size == 1) return;
   collective(env_.rank, "barrier", [&] { impl_->group->barrier()->wait(); });
 }
+
+#else  // no Gloo headers
+
+struct DataParallel::Impl {};
+
+DataParallel::DataParallel(const DistributedEnv& env, const DataParallelOptions& options)
+    : env_(env), options_(options) {
+  throw std::runtime_error(
+      "data-parallel training needs c10d's Gloo, and this build found no Gloo headers "
+      "(install libgloo-dev and rebuild)");
+}
+DataParallel::~DataParallel() = default;
+void DataParallel::broadcast(const std::vector<torch::Tensor>&) {}
+void DataParallel::average_gradients(const std::vector<torch::Tensor>&) {}
+double DataParallel::average(double value) { return value; }
+void DataParallel::barrier() {}
+
+#endif
 
 }  // namespace shapediff::diffusion

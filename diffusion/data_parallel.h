@@ -50,6 +50,10 @@ class CollectiveError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Whether this build has c10d's Gloo (its headers were found); without it DataParallel's
+// constructor throws std::runtime_error saying so.
+bool data_parallel_available();
+
 struct DataParallelOptions {
   std::chrono::milliseconds timeout{std::chrono::seconds(120)};  // of the rendezvous and collectives
   int64_t bucket_bytes = 25 << 20;

@@ -266,6 +266,7 @@ std::vector<PointTrainingResult> train_in_ranks(
 }
 
 TEST_F(PointTrainingTest, TwoDataParallelRanksFollowOneProcess) {
+  if (!data_parallel_available()) GTEST_SKIP() << "built without Gloo";
   // No dropout: the ranks draw dropout masks for their own rows only.
   auto options_no_dropout = [&](const std::string& run) {
     auto o = options(run);
@@ -302,6 +303,7 @@ TEST_F(PointTrainingTest, TwoDataParallelRanksFollowOneProcess) {
 }
 
 TEST_F(PointTrainingTest, DataParallelRunResumesWithAnotherRankCount) {
+  if (!data_parallel_available()) GTEST_SKIP() << "built without Gloo";
   auto options_no_dropout = [&](const std::string& run) {
     auto o = options(run);
     o.config->model.overrides.dropout = 0.0;
@@ -327,6 +329,7 @@ TEST_F(PointTrainingTest, DataParallelRunResumesWithAnotherRankCount) {
 }
 
 TEST_F(PointTrainingTest, AStoppedRankEndsTheOthersWithAMessage) {
+  if (!data_parallel_available()) GTEST_SKIP() << "built without Gloo";
   const auto start = std::chrono::steady_clock::now();
   std::string message;
   try {
