@@ -49,6 +49,8 @@ struct SampleArgs {
   int64_t shard_size = 256;
   std::string out;
   bool overwrite = false;
+  std::string shard;  // "I/N": make only every N-th shape, starting at shape I
+  int64_t shard_index = 0, shard_count = 1;
 
   shapes::DatasetSampleOptions sample_options() const {
     shapes::DatasetSampleOptions o;
@@ -70,6 +72,16 @@ struct SampleArgs {
       throw std::invalid_argument("--threads must be in [1, 256], got " + std::to_string(threads));
     }
     if (shard_size < 1) throw std::invalid_argument("--shard-size must be >= 1");
+    if (!shard.empty()) {
+      const auto slash = shard.find('/');
+      char* end = nullptr;
+      const long long i = slash == std::string::npos ? -1 : std::strtoll(shard.c_str(), &end, 10);
+      const long long n = slash == std::string::npos ? -1 : std::strtoll(shard.c_str() + slash + 1, nullptr, 10);
+      if (slash == std::string::npos || end != shard.c_str() + slash || n < 1 || i < 0 || i >= n ||
+          std::to_string(n) != shard.substr(slash + 1)) {
+        throw std::invalid_argument("--shard '" + shard + "' must be I/N with 0 <= I < N (e.g. 0/4)");
+      }
+    }
     if (fs::exists(out) && !overwrite) {
       throw std::invalid_argument(out + ": already exists (use --overwrite to replace it)");
     }
@@ -92,6 +104,9 @@ void add_sample_options(CLI::App* cmd, SampleArgs& a) {
   cmd->add_option("--threads", a.threads, "Worker threads")->capture_default_str();
   cmd->add_option("--shard-size", a.shard_size, "Shapes per shard")->capture_default_str();
   cmd->add_flag("--overwrite", a.overwrite, "Replace an existing output folder");
+  cmd->add_option("--shard", a.shard,
+                  "I/N: make only shapes I, I+N, I+2N, ... (one of N parallel parts; "
+                  "`data merge` joins the parts into the dataset a single run makes)");
 }
 
 // One shape to make: where its mesh comes from, its label, id and split.
@@ -118,6 +133,29 @@ void build_dataset(const SampleArgs& a, const std::vector<std::string>& categori
                    std::vector<Job> jobs, nlohmann::json source, bool skip_bad) {
   const auto sample_opts = a.sample_options();
   if (jobs.empty()) throw std::invalid_argument("nothing to make: no shapes selected");
+  // A part of a sharded run keeps its jobs' global indices, which `data merge` orders by.
+  std::vector<int64_t> job_index(jobs.size());
+  for (size_t j = 0; j < jobs.size(); ++j) job_index[j] = static_cast<int64_t>(j);
+  if (!a.shard.empty()) {
+    const auto slash = a.shard.find('/');
+    const int64_t part = std::stoll(a.shard.substr(0, slash)), parts = std::stoll(a.shard.substr(slash + 1));
+    std::vector<Job> mine;
+    std::vector<int64_t> mine_index;
+    for (size_t j = static_cast<size_t>(part); j < jobs.size(); j += static_cast<size_t>(parts)) {
+      mine.push_back(std::move(jobs[j]));
+      mine_index.push_back(static_cast<int64_t>(j));
+    }
+    if (mine.empty()) {
+      throw std::invalid_argument("--shard " + a.shard + ": this part has no shapes (only " +
+                                  std::to_string(jobs.size()) + " in all)");
+    }
+    jobs = std::move(mine);
+    job_index = std::move(mine_index);
+    // Each record's place in the whole run, by id (ids are unique within a dataset).
+    nlohmann::json order = nlohmann::json::object();
+    for (size_t j = 0; j < jobs.size(); ++j) order[jobs[j].id] = job_index[j];
+    source["shard"] = {{"index", part}, {"count", parts}, {"order", order}};
+  }
   io::DatasetInfo info;
   info.categories = categories;
   info.points = a.points;
@@ -411,6 +449,105 @@ int run_info(const std::string& dir) {
   return 0;
 }
 
+struct MergeArgs {
+  std::vector<std::string> parts;
+  std::string out;
+  bool overwrite = false;
+};
+
+// Joins the parts of a sharded `data make`/`data import` (every part of one run, each made with
+// --shard I/N) into the dataset the unsharded run writes: the same records in the same order.
+int run_merge(const MergeArgs& m) {
+  if (m.parts.empty()) throw std::invalid_argument("data merge: no parts given");
+  if (fs::exists(m.out) && !m.overwrite) {
+    throw std::invalid_argument(m.out + ": already exists (use --overwrite to replace it)");
+  }
+  std::vector<io::DatasetInfo> infos;
+  int64_t count = -1;
+  std::set<int64_t> seen;
+  for (const auto& part : m.parts) {
+    auto info = io::read_dataset_info(part);
+    const auto& src = info.source;
+    if (!src.is_object() || !src.contains("shard") || !src["shard"].is_object() ||
+        !src["shard"].contains("index") || !src["shard"].contains("count") || !src["shard"].contains("order")) {
+      throw std::invalid_argument(part + "/dataset.json: field 'source.shard' is missing: not made with --shard I/N");
+    }
+    const int64_t index = src["shard"]["index"].get<int64_t>(), n = src["shard"]["count"].get<int64_t>();
+    if (count >= 0 && n != count) {
+      throw std::invalid_argument(part + ": part of a " + std::to_string(n) + "-way run, the first part of a " +
+                                  std::to_string(count) + "-way one");
+    }
+    count = n;
+    if (!seen.insert(index).second) {
+      throw std::invalid_argument(part + ": part " + std::to_string(index) + " is given twice");
+    }
+    if (!infos.empty()) {
+      auto a = info.source, b = infos.front().source;
+      a.erase("shard");
+      b.erase("shard");
+      const auto& f = infos.front();
+      if (a != b || info.categories != f.categories || info.points != f.points || info.normals != f.normals ||
+          info.scans != f.scans || info.scan_points != f.scan_points || info.shard_size != f.shard_size ||
+          info.normalization.kind != f.normalization.kind) {
+        throw std::invalid_argument(part + ": made with other options than " + m.parts.front() +
+                                    " (compare their dataset.json)");
+      }
+    }
+    infos.push_back(std::move(info));
+  }
+  if (static_cast<int64_t>(seen.size()) != count) {
+    std::string missing;
+    for (int64_t i = 0; i < count; ++i) {
+      if (!seen.count(i)) missing += (missing.empty() ? "" : ", ") + std::to_string(i);
+    }
+    throw std::invalid_argument("data merge: parts " + missing + " of " + std::to_string(count) + " are missing");
+  }
+
+  // Records per split, keyed by their place in the whole run.
+  std::map<std::string, std::map<int64_t, io::ShapeRecord>> by_split;
+  for (size_t p = 0; p < infos.size(); ++p) {
+    const auto& order = infos[p].source["shard"]["order"];
+    for (const auto& [split, split_info] : infos[p].splits) {
+      for (const auto& shard : split_info.shards) {
+        for (auto& r : io::read_shard((fs::path(m.parts[p]) / shard).string(), infos[p])) {
+          if (!order.contains(r.id)) {
+            throw std::invalid_argument(m.parts[p] + "/" + shard + ": record '" + r.id +
+                                        "' is not in source.shard.order");
+          }
+          by_split[split][order[r.id].get<int64_t>()] = std::move(r);
+        }
+      }
+    }
+  }
+  io::DatasetInfo info = infos.front();
+  info.splits.clear();
+  info.source.erase("shard");
+  const fs::path out(m.out);
+  const fs::path tmp = out.string() + ".tmp-" + std::to_string(::getpid());
+  fs::remove_all(tmp);
+  try {
+    // Records go in in the order of the whole run, as build_dataset adds them.
+    std::vector<std::pair<int64_t, std::pair<std::string, const io::ShapeRecord*>>> all;
+    for (const auto& [split, records] : by_split) {
+      for (const auto& [index, r] : records) all.push_back({index, {split, &r}});
+    }
+    std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    io::DatasetWriter writer(tmp.string(), info, info.shard_size);
+    for (const auto& [index, item] : all) writer.add(item.first, *item.second);
+    const auto written = writer.finish();
+    if (fs::exists(out)) fs::remove_all(out);
+    fs::rename(tmp, out);
+    std::cout << "wrote " << m.out << " from " << m.parts.size() << " parts: ";
+    for (const auto& [split, sp] : written.splits) std::cout << split << " " << sp.count << "  ";
+    std::cout << "\n";
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  return 0;
+}
+
 }  // namespace
 
 void add_data_command(CLI::App& app, Action& action) {
@@ -449,6 +586,14 @@ void add_data_command(CLI::App& app, Action& action) {
   sc->add_option("--dropout", scan->dropout, "Fraction of returns dropped")->capture_default_str();
   sc->add_option("--seed", scan->seed)->capture_default_str();
   sc->callback([scan, &action] { action = [scan] { return run_scan(*scan); }; });
+
+  auto merge = std::make_shared<MergeArgs>();
+  auto* mg = cmd->add_subcommand(
+      "merge", "Join the parts of a sharded data make/import (--shard I/N) into one dataset");
+  mg->add_option("parts", merge->parts, "The part folders (every part of one run)")->required();
+  mg->add_option("--out", merge->out, "Output dataset folder")->required();
+  mg->add_flag("--overwrite", merge->overwrite, "Replace an existing output folder");
+  mg->callback([merge, &action] { action = [merge] { return run_merge(*merge); }; });
 
   auto dir = std::make_shared<std::string>();
   auto* in = cmd->add_subcommand("info", "Describe a dataset folder (and check its shards)");

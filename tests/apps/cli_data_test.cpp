@@ -116,3 +116,58 @@ TEST(CliData, ScanAndConvert) {
 }
 
 }  // namespace
+
+namespace {
+
+std::string file_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+TEST(CliData, ShardedMakeMergesIntoTheSingleRun) {
+  const std::string opts = " --families chair,table,mug --per-family 3 --points 96 --scans 1 --scan-points 32"
+                           " --scan-size 32 --resolution 20 --val 0.34 --test 0 --shard-size 2 --threads 2";
+  const auto whole = scratch("shard_whole");
+  ASSERT_EQ(run("data make" + opts + " --out " + whole.string()).code, 0);
+  std::vector<std::string> parts;
+  for (int i = 0; i < 3; ++i) {
+    const auto part = scratch("shard_part" + std::to_string(i));
+    const auto r = run("data make" + opts + " --shard " + std::to_string(i) + "/3 --out " + part.string());
+    ASSERT_EQ(r.code, 0) << r.out;
+    parts.push_back(part.string());
+  }
+  // Parts in any order.
+  const auto merged = scratch("shard_merged");
+  const auto r = run("data merge " + parts[2] + " " + parts[0] + " " + parts[1] + " --out " + merged.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  size_t files = 0;
+  for (const auto& entry : fs::directory_iterator(whole)) {
+    const auto name = entry.path().filename();
+    EXPECT_EQ(file_bytes(entry.path()), file_bytes(merged / name)) << name;
+    ++files;
+  }
+  EXPECT_GE(files, 5u);  // dataset.json and shards of both splits
+  size_t merged_files = 0;
+  for (const auto& entry : fs::directory_iterator(merged)) merged_files += entry.is_regular_file() ? 1 : 0;
+  EXPECT_EQ(merged_files, files);
+
+  // A missing part, a part given twice, a plain dataset, a bad --shard: one line, exit 2.
+  const auto bad = scratch("shard_bad");
+  const auto missing = run("data merge " + parts[0] + " " + parts[1] + " --out " + bad.string());
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_NE(missing.out.find("parts 2 of 3 are missing"), std::string::npos) << missing.out;
+  const auto twice = run("data merge " + parts[0] + " " + parts[0] + " " + parts[1] + " --out " + bad.string());
+  EXPECT_EQ(twice.code, 2);
+  EXPECT_NE(twice.out.find("given twice"), std::string::npos) << twice.out;
+  const auto plain = run("data merge " + whole.string() + " --out " + bad.string());
+  EXPECT_EQ(plain.code, 2);
+  EXPECT_NE(plain.out.find("source.shard"), std::string::npos) << plain.out;
+  for (const char* shard : {"3/3", "1/0", "a/2", "1/2x"}) {
+    const auto r2 = run("data make" + opts + " --shard " + shard + " --out " + bad.string());
+    EXPECT_EQ(r2.code, 2) << shard;
+    EXPECT_NE(r2.out.find("--shard"), std::string::npos) << r2.out;
+  }
+  EXPECT_FALSE(fs::exists(bad));
+}
