@@ -1,0 +1,176 @@
+// Cost of a sparse 3x3x3 submanifold convolution, 64 -> 64 channels (networks/sparse/
+// sparse_conv.h), on the cells of a one-voxel-thick sphere shell: ~10k cells in a 64^3 grid on
+// the CPU, ~100k cells in a 256^3 grid on CUDA (registered when the build has CUDA and a device
+// is present). Each device also times dense torch::conv3d on the whole grid of the same size
+// (the same weights, padding 1) and the kernel-map build (submanifold_map, which the
+// convolution rows leave out: their map is built once through the CoordinateManager before the
+// timed loop, as in a network where every layer after the first finds it cached).
+// "+backward" times forward and the gradients to the features (dense: the input grid) and the
+// weight together.
+// CPU rows run with an explicit intra-op thread count (default 2; --threads=N) for ATen's OpenMP
+// loops (the gathers and scatters, oneDNN's dense conv) and report the process CPU time of all
+// threads; CUDA rows end each iteration with a synchronize and report wall time. The sparse
+// GEMMs go to OpenBLAS, whose own pthread pool keeps spinning after each call and fights the
+// OpenMP threads for two cores: OPENBLAS_NUM_THREADS=1 gives stable numbers there.
+//
+//   OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive ./sparse_conv_benchmark --threads=2 \
+//       --benchmark_min_time=1
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "networks/sparse/kernel_map.h"
+#include "networks/sparse/sparse_conv.h"
+#include "networks/sparse/sparse_tensor.h"
+#include "shapediff/config.h"
+
+namespace {
+
+using namespace shapediff::sparse;
+using torch::Tensor;
+
+constexpr int64_t kChannels = 64;
+const ConvGeometry kGeometry{3, 1, 1};
+
+// Cells within half a voxel of a sphere centred in the grid whose radius r gives about
+// 4 pi r^2 = `cells` cells: a surface, like a voxelized shape.
+Tensor shell_coords(int64_t grid, int64_t cells) {
+  const double r = std::sqrt(static_cast<double>(cells) / (4 * M_PI));
+  const auto axis = torch::arange(grid, torch::kFloat32) + 0.5 - grid / 2.0;
+  const auto mesh = torch::meshgrid({axis, axis, axis}, "ij");
+  const auto radius = (mesh[0].square() + mesh[1].square() + mesh[2].square()).sqrt();
+  const auto shell = (radius - r).abs().lt(0.5).nonzero();
+  return torch::cat({torch::zeros({shell.size(0), 1}, torch::kLong), shell}, 1).to(torch::kInt32);
+}
+
+struct Case {
+  std::string device_name;
+  bool cuda = false;
+  int64_t grid = 0;
+  std::unique_ptr<SparseTensor> x;
+  Tensor weight, bias, dense, dense_weight, upstream;
+  int64_t pairs = 0;
+
+  std::string label() const {
+    return "N=" + std::to_string(x->size()) + " pairs=" + std::to_string(pairs) +
+           " grid=" + std::to_string(grid) + "^3 C=64->64 device=" + device_name +
+           (cuda ? "" : " threads=" + std::to_string(at::get_num_threads()));
+  }
+};
+
+std::unique_ptr<Case> make_case(int64_t grid, int64_t cells, torch::Device device) {
+  torch::manual_seed(0);
+  auto c = std::make_unique<Case>();
+  c->device_name = device.is_cuda() ? "cuda" : "cpu";
+  c->cuda = device.is_cuda();
+  c->grid = grid;
+  const auto coords = shell_coords(grid, cells).to(device);
+  c->x =
+      std::make_unique<SparseTensor>(coords, torch::randn({coords.size(0), kChannels}).to(device));
+  c->weight = (torch::randn({kGeometry.volume(), kChannels, kChannels}) * 0.02).to(device);
+  c->bias = torch::zeros({kChannels}).to(device);
+  // Built once here; the timed convolutions find it in the manager's cache.
+  c->pairs = c->x->manager()->conv_map(coords, coords, kGeometry).pairs();
+  c->dense = c->x->to_dense({grid, grid, grid}, 1);
+  c->dense_weight =
+      c->weight.reshape({3, 3, 3, kChannels, kChannels}).permute({4, 3, 0, 1, 2}).contiguous();
+  c->upstream = torch::ones({coords.size(0), kChannels}, c->x->features().options());
+  return c;
+}
+
+void sync(const Case& c) {
+  if (c.cuda) torch::cuda::synchronize();
+}
+
+using Body = std::function<void(const Case&)>;
+
+std::vector<std::pair<std::string, Body>> bodies() {
+  return {
+      {"kernel_map_build",
+       [](const Case& c) {
+         benchmark::DoNotOptimize(submanifold_map(c.x->coords(), 3, 1).in_rows.data_ptr());
+       }},
+      {"sparse_conv3x3x3",
+       [](const Case& c) {
+         torch::NoGradGuard no_grad;
+         benchmark::DoNotOptimize(conv3d(*c.x, c.weight, c.bias, kGeometry).features().data_ptr());
+       }},
+      {"sparse_conv3x3x3+backward",
+       [](const Case& c) {
+         const auto f = c.x->features().detach().requires_grad_(true);
+         const auto w = c.weight.detach().requires_grad_(true);
+         const auto y = conv3d(c.x->replace_features(f), w, c.bias, kGeometry).features();
+         const auto g = torch::autograd::grad({y}, {f, w}, {c.upstream});
+         benchmark::DoNotOptimize(g[1].data_ptr());
+       }},
+      {"dense_conv3d",
+       [](const Case& c) {
+         torch::NoGradGuard no_grad;
+         benchmark::DoNotOptimize(torch::conv3d(c.dense, c.dense_weight, c.bias, 1, 1).data_ptr());
+       }},
+      {"dense_conv3d+backward",
+       [](const Case& c) {
+         const auto x = c.dense.detach().requires_grad_(true);
+         const auto w = c.dense_weight.detach().requires_grad_(true);
+         const auto y = torch::conv3d(x, w, c.bias, 1, 1);
+         const auto g = torch::autograd::grad({y.sum()}, {x, w});
+         benchmark::DoNotOptimize(g[1].data_ptr());
+       }},
+  };
+}
+
+void register_case(const Case& c) {
+  for (const auto& [name, body] : bodies()) {
+    auto* bench = benchmark::RegisterBenchmark((name + "/" + c.device_name).c_str(),
+                                               [&c, body = body](benchmark::State& state) {
+                                                 for (auto _ : state) {
+                                                   body(c);
+                                                   sync(c);
+                                                 }
+                                                 state.SetLabel(c.label());
+                                               });
+    bench->Unit(benchmark::kMillisecond);
+    if (c.cuda) {
+      bench->UseRealTime();
+    } else {
+      bench->MeasureProcessCPUTime();
+    }
+    // The dense CPU convolution takes seconds per call.
+    if (name.rfind("dense_conv3d", 0) == 0 && !c.cuda) bench->Iterations(2);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 2;
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--threads=", 10) == 0) {
+      threads = std::atoi(argv[i] + 10);
+    } else {
+      args.push_back(argv[i]);
+    }
+  }
+  at::set_num_threads(threads);
+  const auto cpu = make_case(64, 10000, torch::kCPU);
+  register_case(*cpu);
+  std::unique_ptr<Case> gpu;
+  if (SHAPEDIFF_WITH_CUDA && torch::cuda::is_available()) {
+    gpu = make_case(256, 100000, torch::kCUDA);
+    register_case(*gpu);
+  }
+  int n = static_cast<int>(args.size());
+  benchmark::Initialize(&n, args.data());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
