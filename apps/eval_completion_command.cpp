@@ -30,12 +30,15 @@ struct EvalCompletionArgs {
   std::string data;
   std::string split = "test";
   std::string train_split = "train";
+  std::string train_data;  // where retrieval searches; default: data
   int64_t per_category = 5;
   std::string model;             // generation model: training-free strategies
   std::string completion_model;  // completion model: conditional
   std::string strategies;        // comma list; empty = every one the given models run
   std::string sampler = "ddpm";
   int64_t steps = 100;
+  int64_t jump_length = 10;   // RePaint, as `complete`
+  int64_t jump_n_sample = 3;
   int64_t view = 0;
   double threshold = 0.01;
   uint64_t seed = 0;
@@ -108,7 +111,17 @@ int run_eval_completion(const EvalCompletionArgs& a) {
       if (taken[r.label]++ < a.per_category) test.push_back(std::move(r));
     }
   }
-  const auto train = read_split(a.data, info, a.train_split);
+  const std::string train_dir = a.train_data.empty() ? a.data : a.train_data;
+  const auto train_info = a.train_data.empty() ? info : io::read_dataset_info(train_dir);
+  if (train_info.points != info.points) {
+    throw std::invalid_argument(train_dir + ": " + std::to_string(train_info.points) + " points per shape, " +
+                                a.data + " has " + std::to_string(info.points));
+  }
+  if (train_info.normalization.kind != info.normalization.kind) {
+    throw std::invalid_argument(train_dir + ": stored in another frame than " + a.data +
+                                " (dataset.json normalization.kind)");
+  }
+  const auto train = read_split(train_dir, train_info, a.train_split);
   std::vector<torch::Tensor> train_points;
   for (const auto& r : train) train_points.push_back(r.points);
   const auto train_stack = torch::stack(train_points).contiguous();  // [T,N,3]
@@ -152,6 +165,8 @@ int run_eval_completion(const EvalCompletionArgs& a) {
       o.sampler = sampler;
       o.steps = a.steps;
       o.seed = a.seed;
+      o.sampler_options.jump_length = a.jump_length;
+      o.sampler_options.jump_n_sample = a.jump_n_sample;
       t0 = std::chrono::steady_clock::now();
       auto c = diffusion::complete_points(model, model.to_model_frame(scan), o);
       seconds[m] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -172,8 +187,10 @@ int run_eval_completion(const EvalCompletionArgs& a) {
   md << "\n|---|---:|";
   for (size_t i = 0; i < cats.size(); ++i) md << "---:|---:|---:|";
   md << "\n";
-  nlohmann::json json = {{"data", a.data}, {"split", a.split}, {"per_category", a.per_category},
+  nlohmann::json json = {{"data", a.data}, {"split", a.split}, {"retrieval_data", train_dir},
+                         {"retrieval_split", a.train_split}, {"per_category", a.per_category},
                          {"shapes", test.size()}, {"view", a.view}, {"sampler", a.sampler}, {"steps", a.steps},
+                         {"repaint_jump_length", a.jump_length}, {"repaint_jump_n_sample", a.jump_n_sample},
                          {"threshold", a.threshold}, {"frame", "dataset stored frame (" + shapes::to_string(info.normalization.kind) + ")"},
                          {"cd", "sum of the two directed mean squared distances"}, {"emd", "approximate auction, euclidean"}};
   for (const auto& m : rows) {
@@ -209,6 +226,11 @@ void add_eval_completion_command(CLI::App& app, Action& action) {
   cmd->add_option("--data", a->data, "Dataset folder with virtual scans")->required();
   cmd->add_option("--split", a->split, "Split to complete")->capture_default_str();
   cmd->add_option("--train-split", a->train_split, "Split retrieval searches")->capture_default_str();
+  cmd->add_option("--jump-length", a->jump_length, "RePaint: steps per jump")->capture_default_str();
+  cmd->add_option("--jump-n-sample", a->jump_n_sample, "RePaint: resamplings per jump")->capture_default_str();
+  cmd->add_option("--train-data", a->train_data,
+                  "Dataset retrieval searches (default: --data), e.g. the training set when --data "
+                  "holds real meshes no model saw");
   cmd->add_option("--per-category", a->per_category, "Shapes per category")->capture_default_str();
   cmd->add_option("--model", a->model, "Generation model: replacement, repaint, sdedit");
   cmd->add_option("--completion-model", a->completion_model, "Completion model: conditional");

@@ -136,6 +136,52 @@ TEST_F(CliComplete, CompletionModelsRunConditionallyAndMeshesAreSampled) {
   EXPECT_TRUE(fs::exists(out / "completion_00.ply"));
 }
 
+TEST_F(CliComplete, EvalCompletionScoresEveryMethodAndNamesBadInput) {
+  if (no_cgal_) GTEST_SKIP() << "built without CGAL: no virtual scans to complete";
+  const auto scanned = (root_ / "scanned").string();
+  const auto json_path = root_ / "eval.json";
+  // Completing the training shapes themselves: retrieval finds each shape, so it must beat the
+  // scan alone by far.
+  auto r = run("eval-completion --data " + scanned + " --split train --per-category 1 --steps 3 --threads 1"
+               " --jump-length 2 --jump-n-sample 2 --completion-model " + (root_ / "completion").string() + " --model " +
+               (root_ / "generation").string() + " --json " + json_path.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (const char* row : {"| input", "| retrieval", "| conditional", "| replacement", "| repaint", "| sdedit"}) {
+    EXPECT_NE(r.out.find(row), std::string::npos) << row << "\n" << r.out;
+  }
+  const auto j = nlohmann::json::parse(bytes(json_path));
+  EXPECT_EQ(j.at("shapes").get<int>(), 2);
+  const double input_cd = j["results"]["input"]["all"]["cd"].get<double>();
+  const double retrieval_cd = j["results"]["retrieval"]["all"]["cd"].get<double>();
+  EXPECT_LT(retrieval_cd, 0.01 * input_cd) << r.out;
+  EXPECT_EQ(j["results"]["conditional"]["all"]["shapes"].get<int>(), 2);
+  EXPECT_EQ(j.at("repaint_jump_n_sample").get<int>(), 2);
+
+  // Retrieval in another dataset (what a real-mesh evaluation does), and the checks on it.
+  r = run("eval-completion --data " + scanned + " --split train --per-category 1 --steps 3 --threads 1"
+          " --strategies conditional --completion-model " + (root_ / "completion").string() +
+          " --train-data " + (root_ / "data").string());
+  EXPECT_EQ(r.code, 0) << r.out;
+  auto other = run("data make --families chair --per-family 1 --resolution 24 --points 64 --scans 0 --val 0 "
+                   "--test 0 --threads 1 --out " + (root_ / "data64").string());
+  ASSERT_EQ(other.code, 0) << other.out;
+  r = run("eval-completion --data " + scanned + " --split train --completion-model " +
+          (root_ / "completion").string() + " --train-data " + (root_ / "data64").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("64 points per shape"), std::string::npos) << r.out;
+  // A dataset without scans, a scan view it does not have, a strategy without its model.
+  r = run("eval-completion --data " + (root_ / "data").string() + " --model " + (root_ / "generation").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("no virtual scans"), std::string::npos) << r.out;
+  r = run("eval-completion --data " + scanned + " --split train --view 3 --model " + (root_ / "generation").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("--view = 3"), std::string::npos) << r.out;
+  r = run("eval-completion --data " + scanned + " --split train --strategies conditional --model " +
+          (root_ / "generation").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("needs --completion-model"), std::string::npos) << r.out;
+}
+
 TEST_F(CliComplete, ViewShowsTheCompletionLiveAndWritesTheSameFiles) {
   if (std::system("command -v xvfb-run > /dev/null 2>&1") != 0) GTEST_SKIP() << "xvfb-run is not installed";
   if (run("view /nonexistent.npz").out.find("without the viewer") != std::string::npos) {
