@@ -530,6 +530,7 @@ class PointTrainer {
     const auto session_start = Clock::now();
     auto window_start = session_start;
     double window_loss = 0;
+    double window_comm = 0;  // seconds in gradient all-reduce (data parallel)
     int64_t window_steps = 0;
     double loss = 0;
 
@@ -589,8 +590,10 @@ class PointTrainer {
         loss += micro_loss.item<double>() / static_cast<double>(t.grad_accumulation);
       }
       if (parallel_) {
+        const auto comm_start = Clock::now();
         parallel_->average_gradients(params);
         loss = parallel_->average(loss);
+        window_comm += std::chrono::duration<double>(Clock::now() - comm_start).count();
       }
       const double grad_norm = torch::nn::utils::clip_grad_norm_(params, clip);
       if (!std::isfinite(loss) || !std::isfinite(grad_norm)) diverged(loss, grad_norm, lr);
@@ -605,15 +608,18 @@ class PointTrainer {
       ++window_steps;
       if (step_ % t.log_every == 0 || step_ == t.steps || step_ == 1) {
         const double window_seconds = std::chrono::duration<double>(now - window_start).count();
-        write_log({{"step", step_},
-                   {"loss", window_loss / static_cast<double>(window_steps)},
-                   {"lr", lr},
-                   {"grad_norm", grad_norm},
-                   {"it_per_s", window_seconds > 0 ? static_cast<double>(window_steps) / window_seconds : 0.0},
-                   {"time", elapsed_before_ + session_seconds}});
+        nlohmann::json entry = {{"step", step_},
+                                {"loss", window_loss / static_cast<double>(window_steps)},
+                                {"lr", lr},
+                                {"grad_norm", grad_norm},
+                                {"it_per_s", window_seconds > 0 ? static_cast<double>(window_steps) / window_seconds : 0.0},
+                                {"time", elapsed_before_ + session_seconds}};
+        if (parallel_) entry["allreduce_ms"] = 1000.0 * window_comm / static_cast<double>(window_steps);
+        write_log(entry);
         history_.push_back({step_, window_loss / static_cast<double>(window_steps)});
         window_start = now;
         window_loss = 0;
+        window_comm = 0;
         window_steps = 0;
       }
 

@@ -1,6 +1,7 @@
-#include "networks/unet3d.h"
+#include "networks/unet.h"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <utility>
 
@@ -11,8 +12,8 @@ namespace {
 
 namespace F = torch::nn::functional;
 
-torch::nn::Conv3d conv3(int64_t in, int64_t out, int64_t stride = 1) {
-  return torch::nn::Conv3d(torch::nn::Conv3dOptions(in, out, 3).stride(stride).padding(1));
+UNetConv conv3(int64_t dims, int64_t in, int64_t out, int64_t stride = 1) {
+  return UNetConv(dims, in, out, 3, stride);
 }
 
 std::string list(const std::vector<int64_t>& v) {
@@ -23,18 +24,19 @@ std::string list(const std::vector<int64_t>& v) {
 
 }  // namespace
 
-void UNet3dOptions::validate() const {
-  auto fail = [](const std::string& what) { throw std::invalid_argument("UNet3dOptions: " + what); };
+void UNetOptions::validate() const {
+  auto fail = [](const std::string& what) { throw std::invalid_argument("UNetOptions: " + what); };
   auto positive = [&](const char* field, int64_t v) {
     if (v < 1) fail(std::string(field) + " = " + std::to_string(v) + " (must be >= 1)");
   };
+  if (dims_ != 2 && dims_ != 3) fail("dims = " + std::to_string(dims_) + " (must be 2 or 3)");
   positive("in_channels", in_channels_);
   positive("out_channels", out_channels_);
   positive("base_channels", base_channels_);
   positive("num_res_blocks", num_res_blocks_);
   positive("groups", groups_);
   positive("heads", heads_);
-  // 2^(levels-1) must divide the grid; beyond 8 levels no grid of sensible size is left.
+  // 2^(levels-1) must divide the input; beyond 8 levels no input of sensible size is left.
   if (channel_mult_.empty() || channel_mult_.size() > 8) {
     fail("channel_mult = " + list(channel_mult_) + " (needs 1 to 8 levels)");
   }
@@ -73,57 +75,93 @@ void UNet3dOptions::validate() const {
   }
 }
 
-UNet3dOptions unet3d_preset(UNet3dPreset preset, int64_t num_classes) {
-  UNet3dOptions o;
+UNetOptions unet_preset(UNetPreset preset, int64_t dims, int64_t num_classes) {
+  UNetOptions o(dims);
   o.num_classes(num_classes);
   switch (preset) {
-    case UNet3dPreset::Tiny:
+    case UNetPreset::Tiny:
       o.base_channels(16).channel_mult({1, 2}).num_res_blocks(1).attention_levels({1}).heads(2);
       break;
-    case UNet3dPreset::Small:
-      o.base_channels(32).channel_mult({1, 2, 4}).num_res_blocks(2).attention_levels({2}).heads(4);
+    case UNetPreset::Small:
+      o.base_channels(32).num_res_blocks(2).attention_levels({2}).heads(4);
+      // {1, 2, 2} keeps the image model at 1.7M parameters (7 MB in float32), small enough to
+      // ship under models/ (at most 10 MB); grids need the width at their coarsest level.
+      o.channel_mult(dims == 2 ? std::vector<int64_t>{1, 2, 2} : std::vector<int64_t>{1, 2, 4});
       break;
-    case UNet3dPreset::Base:
-      o.base_channels(64).channel_mult({1, 2, 4, 4}).num_res_blocks(2).attention_levels({3})
-          .heads(4).groups(16).dropout(0.1);
+    case UNetPreset::Base:
+      o.base_channels(64).num_res_blocks(2).heads(4).dropout(0.1);
+      if (dims == 2) {
+        // ADM's ImageNet-64 multipliers at a third of its width (64, not 192). A 64x64 image
+        // has only as many pixels as a 16^3 grid has cells, so attention affords two levels
+        // (16x16 and 8x8).
+        o.channel_mult({1, 2, 3, 4}).attention_levels({2, 3}).groups(32);
+      } else {
+        o.channel_mult({1, 2, 4, 4}).attention_levels({3}).groups(16);
+      }
       break;
   }
+  o.validate();
   return o;
 }
 
-UNet3dPreset parse_unet3d_preset(const std::string& name) {
-  if (name == "tiny") return UNet3dPreset::Tiny;
-  if (name == "small") return UNet3dPreset::Small;
-  if (name == "base") return UNet3dPreset::Base;
-  throw std::invalid_argument("unknown UNet3d preset '" + name + "' (choose from: tiny, small, base)");
+UNetPreset parse_unet_preset(const std::string& name) {
+  if (name == "tiny") return UNetPreset::Tiny;
+  if (name == "small") return UNetPreset::Small;
+  if (name == "base") return UNetPreset::Base;
+  throw std::invalid_argument("unknown UNet preset '" + name +
+                              "' (choose from: tiny, small, base)");
 }
 
-std::string to_string(UNet3dPreset preset) {
+std::string to_string(UNetPreset preset) {
   switch (preset) {
-    case UNet3dPreset::Tiny: return "tiny";
-    case UNet3dPreset::Small: return "small";
-    case UNet3dPreset::Base: return "base";
+    case UNetPreset::Tiny: return "tiny";
+    case UNetPreset::Small: return "small";
+    case UNetPreset::Base: return "base";
   }
   return "?";
 }
 
-UNet3dResBlockImpl::UNet3dResBlockImpl(int64_t in, int64_t out, int64_t embed_dim, int64_t groups,
-                                       double dropout, bool scale_shift)
+UNetConvImpl::UNetConvImpl(int64_t dims, int64_t in, int64_t out, int64_t kernel, int64_t stride)
+    : dims_(dims), stride_(stride), padding_(kernel / 2) {
+  if (dims != 2 && dims != 3) {
+    throw std::invalid_argument("UNetConv: dims = " + std::to_string(dims) + " (must be 2 or 3)");
+  }
+  std::vector<int64_t> shape{out, in};
+  shape.insert(shape.end(), dims, kernel);
+  weight = register_parameter("weight", torch::empty(shape));
+  bias = register_parameter("bias", torch::empty({out}));
+  // torch::nn::ConvNd's reset_parameters: uniform in +-1/sqrt(fan_in) for weight and bias.
+  torch::NoGradGuard no_grad;
+  torch::nn::init::kaiming_uniform_(weight, std::sqrt(5.0));
+  const double bound = 1.0 / std::sqrt(static_cast<double>(weight.numel() / out));
+  torch::nn::init::uniform_(bias, -bound, bound);
+}
+
+torch::Tensor UNetConvImpl::forward(const torch::Tensor& x) {
+  return dims_ == 2 ? torch::conv2d(x, weight, bias, stride_, padding_)
+                    : torch::conv3d(x, weight, bias, stride_, padding_);
+}
+
+UNetResBlockImpl::UNetResBlockImpl(int64_t dims, int64_t in, int64_t out, int64_t embed_dim,
+                                   int64_t groups, double dropout, bool scale_shift)
     : dropout_(dropout), scale_shift_(scale_shift) {
   norm1_ = register_module("norm1", torch::nn::GroupNorm(groups, in));
-  conv1_ = register_module("conv1", conv3(in, out));
+  conv1_ = register_module("conv1", conv3(dims, in, out));
   embed_ = register_module("embed", torch::nn::Linear(embed_dim, scale_shift ? 2 * out : out));
   norm2_ = register_module("norm2", torch::nn::GroupNorm(groups, out));
-  conv2_ = register_module("conv2", conv3(out, out));
+  conv2_ = register_module("conv2", conv3(dims, out, out));
   if (in != out) {
-    skip_ = register_module("skip", torch::nn::Conv3d(torch::nn::Conv3dOptions(in, out, 1)));
+    skip_ = register_module("skip", UNetConv(dims, in, out, 1));
   }
 }
 
-torch::Tensor UNet3dResBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& emb) {
+torch::Tensor UNetResBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& emb) {
   auto h = conv1_->forward(torch::silu(norm1_->forward(x)));
   auto e = embed_->forward(torch::silu(emb)).to(h.scalar_type());
-  e = e.view({e.size(0), e.size(1), 1, 1, 1});
+  std::vector<int64_t> per_channel(h.dim(), 1);  // [B, C, 1, ...] broadcasts over space
+  per_channel[0] = e.size(0);
+  per_channel[1] = e.size(1);
+  e = e.view(per_channel);
   if (scale_shift_) {
     const auto scale_shift = e.chunk(2, 1);
     h = norm2_->forward(h) * (1 + scale_shift[0]) + scale_shift[1];
@@ -136,14 +174,16 @@ torch::Tensor UNet3dResBlockImpl::forward(const torch::Tensor& x, const torch::T
   return (skip_ ? skip_->forward(x) : x) + h;
 }
 
-UNet3dAttentionImpl::UNet3dAttentionImpl(int64_t channels, int64_t heads, int64_t groups)
+UNetAttentionImpl::UNetAttentionImpl(int64_t channels, int64_t heads, int64_t groups)
     : heads_(heads) {
   norm_ = register_module("norm", torch::nn::GroupNorm(groups, channels));
-  qkv_ = register_module("qkv", torch::nn::Conv1d(torch::nn::Conv1dOptions(channels, 3 * channels, 1)));
-  proj_ = register_module("proj", torch::nn::Conv1d(torch::nn::Conv1dOptions(channels, channels, 1)));
+  qkv_ = register_module("qkv",
+                         torch::nn::Conv1d(torch::nn::Conv1dOptions(channels, 3 * channels, 1)));
+  proj_ = register_module("proj",
+                          torch::nn::Conv1d(torch::nn::Conv1dOptions(channels, channels, 1)));
 }
 
-torch::Tensor UNet3dAttentionImpl::forward(const torch::Tensor& x) {
+torch::Tensor UNetAttentionImpl::forward(const torch::Tensor& x) {
   const int64_t b = x.size(0), c = x.size(1), n = x.numel() / (b * c), d = c / heads_;
   const auto flat = x.reshape({b, c, n});
   const auto qkv = qkv_->forward(norm_->forward(flat)).reshape({b, 3, heads_, d, n});
@@ -155,21 +195,22 @@ torch::Tensor UNet3dAttentionImpl::forward(const torch::Tensor& x) {
   return (flat + proj_->forward(h)).reshape(x.sizes());
 }
 
-void UNet3dLevelImpl::add_block(UNet3dResBlock block, bool attention, int64_t heads,
-                                int64_t groups, int64_t channels) {
+void UNetLevelImpl::add_block(UNetResBlock block, bool attention, int64_t heads,
+                              int64_t groups, int64_t channels) {
   const auto i = std::to_string(blocks_.size());
   blocks_.push_back(register_module("block" + i, std::move(block)));
-  attention_.push_back(attention ? register_module("attention" + i, UNet3dAttention(channels, heads, groups))
-                                 : UNet3dAttention(nullptr));
+  attention_.push_back(attention ? register_module("attention" + i,
+                                                   UNetAttention(channels, heads, groups))
+                                 : UNetAttention(nullptr));
 }
 
-void UNet3dLevelImpl::set_resample(torch::nn::Conv3d conv, bool up) {
+void UNetLevelImpl::set_resample(UNetConv conv, bool up) {
   resample_ = register_module(up ? "upsample" : "downsample", std::move(conv));
   up_ = up;
 }
 
-torch::Tensor UNet3dLevelImpl::forward_down(torch::Tensor h, const torch::Tensor& emb,
-                                            std::vector<torch::Tensor>& skips) {
+torch::Tensor UNetLevelImpl::forward_down(torch::Tensor h, const torch::Tensor& emb,
+                                          std::vector<torch::Tensor>& skips) {
   for (size_t i = 0; i < blocks_.size(); ++i) {
     h = blocks_[i]->forward(h, emb);
     if (attention_[i]) h = attention_[i]->forward(h);
@@ -182,8 +223,8 @@ torch::Tensor UNet3dLevelImpl::forward_down(torch::Tensor h, const torch::Tensor
   return h;
 }
 
-torch::Tensor UNet3dLevelImpl::forward_up(torch::Tensor h, const torch::Tensor& emb,
-                                          std::vector<torch::Tensor>& skips) {
+torch::Tensor UNetLevelImpl::forward_up(torch::Tensor h, const torch::Tensor& emb,
+                                        std::vector<torch::Tensor>& skips) {
   for (size_t i = 0; i < blocks_.size(); ++i) {
     h = blocks_[i]->forward(torch::cat({h, skips.back()}, 1), emb);
     skips.pop_back();
@@ -191,30 +232,31 @@ torch::Tensor UNet3dLevelImpl::forward_up(torch::Tensor h, const torch::Tensor& 
   }
   if (resample_) {
     h = F::interpolate(h, F::InterpolateFuncOptions()
-                              .scale_factor(std::vector<double>{2.0, 2.0, 2.0})
+                              .scale_factor(std::vector<double>(h.dim() - 2, 2.0))
                               .mode(torch::kNearest));
     h = resample_->forward(h);
   }
   return h;
 }
 
-UNet3dImpl::UNet3dImpl(UNet3dOptions options) : options_(std::move(options)) {
+UNetImpl::UNetImpl(UNetOptions options) : options_(std::move(options)) {
   options_.validate();
   const auto& o = options_;
-  const int64_t e = o.embed_dim(), groups = o.groups(), levels = o.levels();
+  const int64_t e = o.embed_dim(), groups = o.groups(), levels = o.levels(), dims = o.dims();
   auto attention_at = [&](int64_t level) {
     return std::find(o.attention_levels().begin(), o.attention_levels().end(), level) !=
            o.attention_levels().end();
   };
   auto res_block = [&](int64_t in, int64_t out) {
-    return UNet3dResBlock(in, out, e, groups, o.dropout(), o.scale_shift());
+    return UNetResBlock(dims, in, out, e, groups, o.dropout(), o.scale_shift());
   };
 
   time_mlp_ = register_module("time_mlp", TimestepMLP(TimestepMLPOptions(o.base_channels(), e)));
   if (o.num_classes() > 0) {
-    label_embedding_ = register_module("label_embedding", torch::nn::Embedding(o.num_classes() + 1, e));
+    label_embedding_ =
+        register_module("label_embedding", torch::nn::Embedding(o.num_classes() + 1, e));
   }
-  input_conv_ = register_module("input_conv", conv3(o.in_channels(), o.base_channels()));
+  input_conv_ = register_module("input_conv", conv3(dims, o.in_channels(), o.base_channels()));
 
   // Widths of the tensors the down path leaves on the skip stack, in push order.
   std::vector<int64_t> skip_channels{o.base_channels()};
@@ -222,14 +264,14 @@ UNet3dImpl::UNet3dImpl(UNet3dOptions options) : options_(std::move(options)) {
   down_ = register_module("down", torch::nn::ModuleList());
   for (int64_t l = 0; l < levels; ++l) {
     const int64_t out = o.base_channels() * o.channel_mult()[l];
-    UNet3dLevel level;
+    UNetLevel level;
     for (int64_t i = 0; i < o.num_res_blocks(); ++i) {
       level->add_block(res_block(ch, out), attention_at(l), o.heads(), groups, out);
       ch = out;
       skip_channels.push_back(ch);
     }
     if (l + 1 < levels) {
-      level->set_resample(conv3(ch, ch, 2), false);
+      level->set_resample(conv3(dims, ch, ch, 2), false);
       skip_channels.push_back(ch);
     }
     down_->push_back(level);
@@ -237,7 +279,7 @@ UNet3dImpl::UNet3dImpl(UNet3dOptions options) : options_(std::move(options)) {
 
   mid1_ = register_module("mid1", res_block(ch, ch));
   if (o.mid_attention()) {
-    mid_attention_ = register_module("mid_attention", UNet3dAttention(ch, o.heads(), groups));
+    mid_attention_ = register_module("mid_attention", UNetAttention(ch, o.heads(), groups));
   }
   mid2_ = register_module("mid2", res_block(ch, ch));
 
@@ -246,19 +288,19 @@ UNet3dImpl::UNet3dImpl(UNet3dOptions options) : options_(std::move(options)) {
   up_ = register_module("up", torch::nn::ModuleList());
   for (int64_t l = levels - 1; l >= 0; --l) {
     const int64_t out = o.base_channels() * o.channel_mult()[l];
-    UNet3dLevel level;
+    UNetLevel level;
     for (int64_t i = 0; i <= o.num_res_blocks(); ++i) {
-      level->add_block(res_block(ch + skip_channels.back(), out), attention_at(l), o.heads(), groups,
-                       out);
+      level->add_block(res_block(ch + skip_channels.back(), out), attention_at(l), o.heads(),
+                       groups, out);
       skip_channels.pop_back();
       ch = out;
     }
-    if (l > 0) level->set_resample(conv3(ch, ch), true);
+    if (l > 0) level->set_resample(conv3(dims, ch, ch), true);
     up_->push_back(level);
   }
 
   output_norm_ = register_module("output_norm", torch::nn::GroupNorm(groups, ch));
-  output_conv_ = register_module("output_conv", conv3(ch, o.out_channels()));
+  output_conv_ = register_module("output_conv", conv3(dims, ch, o.out_channels()));
   // The untrained network predicts exactly 0, so every residual path starts as the identity
   // of what it adds to (ADM's zero_module on the output layer).
   torch::NoGradGuard no_grad;
@@ -266,30 +308,35 @@ UNet3dImpl::UNet3dImpl(UNet3dOptions options) : options_(std::move(options)) {
   output_conv_->bias.zero_();
 }
 
-int64_t UNet3dImpl::parameter_count() const {
+int64_t UNetImpl::parameter_count() const {
   int64_t n = 0;
   for (const auto& p : parameters()) n += p.numel();
   return n;
 }
 
-torch::Tensor UNet3dImpl::forward(const torch::Tensor& x, const torch::Tensor& t,
-                                  const torch::Tensor& labels) {
-  auto fail = [](const std::string& what) { throw std::invalid_argument("UNet3d: " + what); };
+torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t,
+                                const torch::Tensor& labels) {
+  auto fail = [](const std::string& what) { throw std::invalid_argument("UNet: " + what); };
   const auto& o = options_;
-  if (!x.defined() || x.dim() != 5) {
-    fail("x must be [B,C,X,Y,Z], got " + (x.defined() ? c10::str(x.sizes()) : "nothing"));
+  if (!x.defined() || x.dim() != o.dims() + 2) {
+    fail(std::string("x must be ") + (o.dims() == 2 ? "[B,C,H,W]" : "[B,C,X,Y,Z]") +
+         " for dims = " + std::to_string(o.dims()) + ", got " +
+         (x.defined() ? c10::str(x.sizes()) : "nothing"));
   }
-  if (!at::isFloatingType(x.scalar_type())) fail("x must be floating point, got " + c10::str(x.scalar_type()));
+  if (!at::isFloatingType(x.scalar_type())) {
+    fail("x must be floating point, got " + c10::str(x.scalar_type()));
+  }
   if (x.size(1) != o.in_channels()) {
     fail("x " + c10::str(x.sizes()) + " has " + std::to_string(x.size(1)) +
          " channels, the network takes in_channels = " + std::to_string(o.in_channels()));
   }
   const int64_t b = x.size(0), m = o.size_multiple();
   if (b < 1) fail("x " + c10::str(x.sizes()) + " has an empty batch");
-  for (int d = 2; d < 5; ++d) {
+  for (int64_t d = 2; d < x.dim(); ++d) {
     if (x.size(d) < 1 || x.size(d) % m != 0) {
-      fail("grid " + c10::str(x.sizes().slice(2)) + " must have sizes divisible by " +
-           std::to_string(m) + " (2^(levels-1) for " + std::to_string(o.levels()) + " levels)");
+      fail(std::string(o.dims() == 2 ? "image " : "grid ") + c10::str(x.sizes().slice(2)) +
+           " must have sizes divisible by " + std::to_string(m) + " (2^(levels-1) for " +
+           std::to_string(o.levels()) + " levels)");
     }
   }
   if (!t.defined() || t.dim() > 1 || (t.dim() == 1 && t.size(0) != b)) {
@@ -314,7 +361,8 @@ torch::Tensor UNet3dImpl::forward(const torch::Tensor& x, const torch::Tensor& t
         (l.min().item<int64_t>() < 0 || l.max().item<int64_t>() > o.num_classes())) {
       fail("labels must lie in [0, " + std::to_string(o.num_classes()) + "] (" +
            std::to_string(o.num_classes()) + " = null label), got values in [" +
-           std::to_string(l.min().item<int64_t>()) + ", " + std::to_string(l.max().item<int64_t>()) + "]");
+           std::to_string(l.min().item<int64_t>()) + ", " +
+           std::to_string(l.max().item<int64_t>()) + "]");
     }
     emb = emb + label_embedding_->forward(l.to(x.device(), torch::kLong));
   } else if (labels.defined()) {
@@ -324,11 +372,11 @@ torch::Tensor UNet3dImpl::forward(const torch::Tensor& x, const torch::Tensor& t
 
   auto h = input_conv_->forward(x);
   std::vector<torch::Tensor> skips{h};
-  for (const auto& level : *down_) h = level->as<UNet3dLevelImpl>()->forward_down(h, emb, skips);
+  for (const auto& level : *down_) h = level->as<UNetLevelImpl>()->forward_down(h, emb, skips);
   h = mid1_->forward(h, emb);
   if (mid_attention_) h = mid_attention_->forward(h);
   h = mid2_->forward(h, emb);
-  for (const auto& level : *up_) h = level->as<UNet3dLevelImpl>()->forward_up(h, emb, skips);
+  for (const auto& level : *up_) h = level->as<UNetLevelImpl>()->forward_up(h, emb, skips);
   return output_conv_->forward(torch::silu(output_norm_->forward(h)));
 }
 
