@@ -45,6 +45,7 @@ struct TrainArgs {
   bool seed_given = false;
   std::string task;
   int64_t nproc = 1;
+  std::string init_from;
   double dist_timeout = 120;
 };
 
@@ -203,6 +204,10 @@ int run_train(const TrainArgs& a) {
   }
   if (a.steps < 0) throw std::invalid_argument("--steps must be >= 1, got " + std::to_string(a.steps));
   if (a.steps > 0) o.steps = a.steps;
+  if (!a.init_from.empty() && a.resume) {
+    throw std::invalid_argument("--init-from applies to new runs; --resume continues the run's own weights");
+  }
+  o.init_from = a.init_from;
   if (!a.device.empty()) {
     if (a.device != "cpu" && a.device != "cuda" && a.device.rfind("cuda:", 0) != 0) {
       throw std::invalid_argument("--device '" + a.device + "' (choose from: cpu, cuda, cuda:N)");
@@ -276,6 +281,9 @@ void add_train_command(CLI::App& app, Action& action) {
                   "Seed of a new run, overriding training.seed (weights, noise, timesteps, "
                   "label dropout, data order)")
       ->each([args](const std::string&) { args->seed_given = true; });
+  cmd->add_option("--init-from", args->init_from,
+                  "Start a new run from a model file's weights (e.g. a shipped model, to train it "
+                  "further); it must match the config's architecture, task and classes");
   cmd->add_option("--nproc", args->nproc,
                   "Data-parallel workers to start on this machine (CPU or one GPU each); under "
                   "torchrun/srun/mpirun set RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT instead");

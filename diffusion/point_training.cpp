@@ -217,6 +217,9 @@ class PointTrainer {
     const auto latest = latest_checkpoint(options_.run_dir);
     // Every rank has looked at the folder before rank 0 writes to it.
     if (parallel_) parallel_->barrier();
+    if (options_.resume && !options_.init_from.empty()) {
+      throw std::invalid_argument("init_from applies to new runs; a resumed run continues its own weights");
+    }
     if (options_.resume) {
       if (!latest) {
         throw std::invalid_argument(options_.run_dir + ": nothing to resume (no checkpoints in " +
@@ -364,8 +367,22 @@ class PointTrainer {
       io::write_file_atomically(run_log_path(options_.run_dir), "");
     }
     build_networks();
+    if (!options_.init_from.empty()) init_weights_from(options_.init_from);
     batches_ = std::make_unique<EpochBatches>(
         source_, config_, stream_seed(config_.training.seed, Stream::Loader), LoaderPosition{});
+  }
+
+  void init_weights_from(const std::string& path) {
+    const auto model = load_point_model(path);
+    if (const auto diff = config_difference(model.config, model_config_)) {
+      throw std::invalid_argument(path + ": cannot start this run from it (" + *diff +
+                                  "; the first is the model's)");
+    }
+    torch::NoGradGuard no_grad;
+    const auto from = model.net->parameters();
+    auto to = net_->parameters();
+    for (size_t i = 0; i < to.size(); ++i) to[i].copy_(from[i].to(to[i].device()));
+    update_ema(*ema_, *net_, 0.0);
   }
 
   void resume_from(const std::string& path) {

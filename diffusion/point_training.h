@@ -64,6 +64,11 @@ struct PointTrainingOptions {
   bool resume = false;
   std::optional<int64_t> steps;        // overrides training.steps (a resumed run may extend)
   std::optional<std::string> device;   // overrides training.device
+  // A new run starts from this model file's weights (raw and EMA) instead of a random init: to
+  // train a shipped model further on another machine, where its run folder is not. The model
+  // must match the run's architecture, task, classes and schedule (std::invalid_argument names
+  // the first difference); optimizer moments start at zero.
+  std::string init_from;
   // Called once before the first step of this session (progress displays).
   std::function<void(int64_t start_step, int64_t total_steps)> on_start;
   // Called after every optimizer step; returning false stops the run after writing a

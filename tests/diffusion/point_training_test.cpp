@@ -356,6 +356,40 @@ TEST_F(PointTrainingTest, AStoppedRankEndsTheOthersWithAMessage) {
   EXPECT_LT(seconds, 60.0);
 }
 
+TEST_F(PointTrainingTest, InitFromStartsAtTheModelsWeights) {
+  const auto base = train_point_model(options("base"));
+  ASSERT_TRUE(base.completed);
+  const auto model = load_point_model(base.model_path);
+  // One step at a negligible learning rate: the weights stay where they started.
+  auto near_frozen = [&](const std::string& run, const std::string& init) {
+    auto o = options(run);
+    o.config->training.steps = 1;
+    o.config->training.grad_accumulation = 1;
+    o.config->training.lr = 1e-12;
+    o.config->training.min_lr = 1e-13;
+    o.config->training.warmup_steps = 0;
+    o.init_from = init;
+    const auto r = train_point_model(o);
+    return state_of(r.checkpoint_path, "weights", model.config);
+  };
+  std::vector<torch::Tensor> shipped;
+  for (const auto& p : model.net->parameters()) shipped.push_back(p.detach().clone());
+  EXPECT_LT(max_difference(near_frozen("from_model", base.model_path), shipped), 1e-6);
+  EXPECT_GT(max_difference(near_frozen("from_scratch", ""), shipped), 1e-3);
+
+  // Another architecture, and a resumed run, are refused.
+  auto other = options("other_preset");
+  other.config->model.preset = networks::PVCNNPreset::Small;
+  other.init_from = base.model_path;
+  const auto refused = message_of([&] { train_point_model(other); });
+  EXPECT_NE(refused.find("preset tiny vs small"), std::string::npos) << refused;
+  auto resumed = options("base");
+  resumed.resume = true;
+  resumed.config.reset();
+  resumed.init_from = base.model_path;
+  EXPECT_NE(message_of([&] { train_point_model(resumed); }).find("applies to new runs"), std::string::npos);
+}
+
 TEST_F(PointTrainingTest, CompletionTaskTrainsOnScansAndResumesExactly) {
   const auto data = tmp_.path("scanned");
   make_dataset(data, 128, /*scans=*/2);
