@@ -32,5 +32,6 @@ void add_eval_completion_command(CLI::App& app, Action& action);
 void add_eval_command(CLI::App& app, Action& action);
 void add_view_command(CLI::App& app, Action& action);  // `shapediff view TRAJECTORY|FILE... [--headless --out DIR]`
 void add_reconstruct_command(CLI::App& app, Action& action);  // `shapediff reconstruct --input X --method M --out MESH`
+void add_image_data_command(CLI::App& app, Action& action);  // `shapediff image-data --out DIR [--families F] [--per-family N] [--views V] [--size S]`
 
 }  // namespace shapediff::apps
