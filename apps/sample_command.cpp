@@ -17,8 +17,12 @@
 #include "diffusion/point_model.h"
 #include "diffusion/point_sampling.h"
 #include "io/json_file.h"
+#include "io/mesh_io.h"
+#include "io/npy.h"
 #include "io/npz.h"
 #include "io/point_cloud_io.h"
+#include "shapes/grid_spec.h"
+#include "shapes/marching_cubes.h"
 #include "shapediff/config.h"
 #include "viewer/live_view.h"
 
@@ -72,6 +76,34 @@ diffusion::PointSamples sample_with_view(diffusion::PointModel& model, diffusion
 #endif
 }
 
+// Voxel models: grid_NNNN.npy (the sampled truncated signed distance, [G,G,G] in [-1, 1]),
+// shape_NNNN_mesh.ply (its zero level set by marching cubes, in the dataset frame), samples.npz
+// {grids [K,G,G,G], labels}, samples.json. Written into `tmp`; returns the meshes made.
+int64_t write_voxel_samples(const fs::path& tmp, const diffusion::PointModel& model,
+                            const diffusion::PointSamples& samples, int64_t count, nlohmann::json& meta) {
+  const int64_t g = model.config.voxels.grid;
+  const auto spec = shapes::GridSpec::from_bounds({-1, -1, -1}, {1, 1, 1}, g);
+  const auto grids = samples.points.reshape({count, g, g, g}).contiguous();
+  const int width = std::max<int>(4, static_cast<int>(std::to_string(count - 1).size()));
+  int64_t meshes = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    std::ostringstream stem;
+    stem << std::setw(width) << std::setfill('0') << i;
+    io::write_npy((tmp / ("grid_" + stem.str() + ".npy")).string(), grids[i].contiguous());
+    shapes::VoxelGrid grid{grids[i].contiguous(), spec.origin, spec.voxel_size, shapes::VoxelKind::SignedDistance};
+    const auto mesh = shapes::marching_cubes(grid, {0.0, false, shapes::IsoSurfaceMethod::Cubes});
+    if (mesh.faces.size(0) == 0) continue;  // no zero crossing: nothing to mesh
+    io::write_mesh((tmp / ("shape_" + stem.str() + "_mesh.ply")).string(), mesh);
+    ++meshes;
+  }
+  io::write_npz((tmp / "samples.npz").string(), {{"grids", grids}, {"labels", samples.labels}});
+  meta["representation"] = "voxels";
+  meta["grid"] = g;
+  meta["meshes"] = meshes;
+  io::write_json((tmp / "samples.json").string(), meta);
+  return meshes;
+}
+
 int run_sample(const SampleCommandArgs& a) {
   if (a.threads < 1) throw std::invalid_argument("--threads = " + std::to_string(a.threads) + " (must be >= 1)");
   at::set_num_threads(static_cast<int>(a.threads));
@@ -86,6 +118,16 @@ int run_sample(const SampleCommandArgs& a) {
   auto model = diffusion::load_point_model(a.model, device);
   if (model.config.task == diffusion::PointTask::Completion) {
     throw std::invalid_argument(a.model + ": a completion model (it needs a partial scan): use shapediff complete");
+  }
+  const bool voxels = model.config.representation == diffusion::Representation::Voxels;
+  if (voxels) {
+    if (a.view) throw std::invalid_argument("--view shows point clouds; this is a voxel model");
+    if (a.points > 0) throw std::invalid_argument("--points applies to point models; this is a voxel model");
+    if (!a.mesh.empty()) {
+      throw std::invalid_argument("--mesh reconstructs point clouds; a voxel model's samples are meshed by "
+                                  "marching cubes anyway (shape_NNNN_mesh.ply)");
+    }
+    if (a.trajectory > 0) throw std::invalid_argument("--trajectory is not available for voxel models yet");
   }
   diffusion::PointSampleOptions o;
   o.count = a.count;
@@ -104,9 +146,34 @@ int run_sample(const SampleCommandArgs& a) {
     if (!progress) progress = std::make_unique<Progress>("sample", total, "steps");
     progress->update(done);
   };
-  auto samples = a.view ? sample_with_view(model, o, a)
-                        : diffusion::sample_points(model.net, model.config.schedule, o);
+  auto samples = voxels ? diffusion::sample_grids(model.grid_net, model.config.voxels.grid,
+                                                 model.config.num_classes, model.config.schedule, o)
+                 : a.view ? sample_with_view(model, o, a)
+                          : diffusion::sample_points(model.net, model.config.schedule, o);
   if (progress) progress->finish();
+  if (voxels) {
+    const fs::path tmp = out.string() + ".tmp-" + std::to_string(::getpid());
+    fs::remove_all(tmp);
+    int64_t meshes = 0;
+    try {
+      fs::create_directories(tmp);
+      nlohmann::json meta = {{"model", a.model}, {"count", a.count}, {"sampler", diffusion::to_string(o.sampler)},
+                             {"steps", a.steps}, {"seed", a.seed}, {"guidance", a.guidance},
+                             {"class", a.class_name.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.class_name)},
+                             {"classes", model.config.classes},
+                             {"frame", "dataset (" + shapes::to_string(model.config.dataset_normalization) + ")"}};
+      meshes = write_voxel_samples(tmp, model, samples, a.count, meta);
+      if (fs::exists(out)) fs::remove_all(out);
+      fs::rename(tmp, out);
+    } catch (...) {
+      std::error_code ec;
+      fs::remove_all(tmp, ec);
+      throw;
+    }
+    std::cout << "wrote " << a.count << " grids of " << model.config.voxels.grid << "^3 and " << meshes
+              << " meshes to " << a.out << "\n";
+    return 0;
+  }
 
   const fs::path tmp = out.string() + ".tmp-" + std::to_string(::getpid());
   fs::remove_all(tmp);
@@ -162,7 +229,8 @@ int run_sample(const SampleCommandArgs& a) {
 
 void add_sample_command(CLI::App& app, Action& action) {
   auto a = std::make_shared<SampleCommandArgs>();
-  auto* cmd = app.add_subcommand("sample", "Generate point clouds with a trained point model");
+  auto* cmd = app.add_subcommand("sample", "Generate shapes with a trained model: point clouds, or signed-distance "
+                                           "grids and their marching-cubes meshes (voxel models)");
   cmd->add_option("--model", a->model, "Model file (.pt), checkpoint, or training run folder")->required();
   cmd->add_option("--count", a->count, "Shapes to generate")->capture_default_str();
   cmd->add_option("--sampler", a->sampler,

@@ -46,6 +46,7 @@ struct TrainArgs {
   std::string task;
   int64_t nproc = 1;
   std::string init_from;
+  std::string representation;
   double dist_timeout = 120;
 };
 
@@ -192,9 +193,21 @@ int run_train(const TrainArgs& a) {
     o.config = diffusion::PointTrainingConfig::from_json(io::read_json(a.config), a.config);
     if (a.seed_given) o.config->training.seed = a.seed;
     if (!a.task.empty()) o.config->model.task = diffusion::parse_point_task(a.task);
+    if (!a.representation.empty()) {
+      auto& m = o.config->model;
+      const auto r = diffusion::parse_representation(a.representation);
+      if (r == diffusion::Representation::Voxels && m.representation != r) {
+        // The config's preset names a PVCNN; the U-Net preset of the same name takes its place.
+        m.voxels.unet = networks::parse_unet_preset(networks::to_string(m.preset));
+      }
+      m.representation = r;
+    }
     o.config->validate(a.config);
   } else if (!a.resume) {
     throw std::invalid_argument("--config is required for a new run");
+  }
+  if (!a.representation.empty() && a.resume) {
+    throw std::invalid_argument("--representation applies to new runs; a resumed run keeps its own");
   }
   if (!a.task.empty() && a.resume) {
     throw std::invalid_argument("--task applies to new runs; a resumed run keeps its task");
@@ -281,6 +294,9 @@ void add_train_command(CLI::App& app, Action& action) {
                   "Seed of a new run, overriding training.seed (weights, noise, timesteps, "
                   "label dropout, data order)")
       ->each([args](const std::string&) { args->seed_given = true; });
+  cmd->add_option("--representation", args->representation,
+                  "points (PVCNN on point clouds) or voxels (3D U-Net on truncated signed-distance "
+                  "grids, model.grid cells a side), overriding model.representation");
   cmd->add_option("--init-from", args->init_from,
                   "Start a new run from a model file's weights (e.g. a shipped model, to train it "
                   "further); it must match the config's architecture, task and classes");

@@ -99,6 +99,10 @@ void check(const PointModel& model, const PointCompletionOptions& o, int64_t n, 
 
 PointCompletions complete_points(PointModel& model, const torch::Tensor& partial,
                                  const PointCompletionOptions& options) {
+  if (model.config.representation != Representation::Points) {
+    throw std::invalid_argument("a " + to_string(model.config.representation) +
+                                " model cannot complete point scans (use a point model)");
+  }
   const bool conditional = options.method == PointCompletionMethod::Conditional;
   const int64_t n = options.points > 0 ? options.points : model.config.points;
   int64_t k = options.known_points > 0 ? options.known_points : n / 4;

@@ -26,14 +26,15 @@ std::string number(double v) {
 
 // Builds the network without touching torch's default generator: loading a model must not
 // change what a seeded run draws afterwards.
-networks::PVCNN build_network_preserving_rng(const networks::PVCNNConfig& config) {
+template <typename Net, typename Config>
+Net build_network_preserving_rng(const Config& config) {
   auto gen = at::detail::getDefaultCPUGenerator();
   torch::Tensor state;
   {
     std::lock_guard<std::mutex> lock(gen.mutex());
     state = gen.get_state();
   }
-  networks::PVCNN net(config);
+  Net net(config);
   std::lock_guard<std::mutex> lock(gen.mutex());
   gen.set_state(state);
   return net;
@@ -49,6 +50,20 @@ PointTask parse_point_task(const std::string& name) {
 
 std::string to_string(PointTask task) {
   return task == PointTask::Completion ? "completion" : "generation";
+}
+
+Representation parse_representation(const std::string& name) {
+  if (name == "points") return Representation::Points;
+  if (name == "voxels") return Representation::Voxels;
+  throw std::invalid_argument("unknown representation '" + name + "' (choose from: points, voxels)");
+}
+
+std::string to_string(Representation representation) {
+  return representation == Representation::Voxels ? "voxels" : "points";
+}
+
+networks::UNetOptions PointModelConfig::grid_network() const {
+  return networks::unet_preset(voxels.unet, 3, num_classes);
 }
 
 networks::PVCNNConfig PointModelConfig::network() const {
@@ -87,6 +102,18 @@ void PointModelConfig::validate(const std::string& context) const {
     fail(std::string("model: ") + e.what());
   }
   normalization.validate(context + ": normalization.model");
+  if (representation == Representation::Voxels) {
+    if (task != PointTask::Generation) fail("voxel models are generation models (task " + to_string(task) + ")");
+    const auto g = grid_network();
+    const int64_t multiple = int64_t{1} << (g.channel_mult().size() - 1);
+    if (voxels.grid < 8 || voxels.grid % multiple != 0) {
+      fail("voxels.grid must be >= 8 and divisible by " + std::to_string(multiple) + " (the U-Net's " +
+           std::to_string(g.channel_mult().size()) + " levels), got " + std::to_string(voxels.grid));
+    }
+    if (!(voxels.truncation > 0 && voxels.truncation <= voxels.grid)) {
+      fail("voxels.truncation must be in (0, grid], got " + number(voxels.truncation));
+    }
+  }
 }
 
 nlohmann::json PointModelConfig::to_json() const {
@@ -107,6 +134,10 @@ nlohmann::json PointModelConfig::to_json() const {
   if (task == PointTask::Completion) {
     out["task"] = to_string(task);
     out["known_points"] = known_points;
+  }
+  if (representation == Representation::Voxels) {
+    out["voxels"] = {{"grid", voxels.grid}, {"truncation", voxels.truncation},
+                     {"unet", networks::to_string(voxels.unet)}};
   }
   return out;
 }
@@ -156,12 +187,38 @@ PointModelConfig PointModelConfig::from_json(const nlohmann::json& json, const s
                                                        context + ": normalization.model");
   }
   norm.finish();
+  if (root.has("voxels")) {
+    c.representation = Representation::Voxels;
+    auto vox = root.object("voxels");
+    c.voxels.grid = vox.require<int64_t>("grid");
+    c.voxels.truncation = vox.require<double>("truncation");
+    try {
+      c.voxels.unet = networks::parse_unet_preset(vox.require<std::string>("unet"));
+    } catch (const std::invalid_argument& e) {
+      vox.reject("unet", e.what());
+    }
+    vox.finish();
+  }
   root.finish();
   c.validate(context);
   return c;
 }
 
 std::optional<std::string> config_difference(const PointModelConfig& a, const PointModelConfig& b) {
+  if (a.representation != b.representation) {
+    return "representation " + to_string(a.representation) + " vs " + to_string(b.representation);
+  }
+  if (a.representation == Representation::Voxels) {
+    if (a.voxels.grid != b.voxels.grid) {
+      return "voxels.grid " + std::to_string(a.voxels.grid) + " vs " + std::to_string(b.voxels.grid);
+    }
+    if (a.voxels.truncation != b.voxels.truncation) {
+      return "voxels.truncation " + number(a.voxels.truncation) + " vs " + number(b.voxels.truncation);
+    }
+    if (a.voxels.unet != b.voxels.unet) {
+      return "voxels.unet " + networks::to_string(a.voxels.unet) + " vs " + networks::to_string(b.voxels.unet);
+    }
+  }
   if (a.preset != b.preset) {
     return "preset " + networks::to_string(a.preset) + " vs " + networks::to_string(b.preset);
   }
@@ -225,7 +282,24 @@ torch::Tensor PointModel::to_dataset_frame(const torch::Tensor& points) const {
 
 PointModel make_point_model(const PointModelConfig& config) {
   config.validate();
-  return {config, networks::PVCNN(config.network())};
+  PointModel m;
+  m.config = config;
+  if (config.representation == Representation::Voxels) {
+    m.grid_net = networks::UNet(config.grid_network());
+  } else {
+    m.net = networks::PVCNN(config.network());
+  }
+  return m;
+}
+
+torch::nn::Module& PointModel::module() {
+  if (grid_net) return *grid_net;
+  return *net;
+}
+
+const torch::nn::Module& PointModel::module() const {
+  if (grid_net) return *grid_net;
+  return *net;
 }
 
 PointModel load_point_model(const std::string& path, torch::Device device) {
@@ -260,10 +334,14 @@ PointModel load_point_model(const std::string& path, torch::Device device) {
   }
   PointModel model;
   model.config = PointModelConfig::from_json(config_json, file);
-  model.net = build_network_preserving_rng(model.config.network());
-  io::read_module_state(archive, weights_key, *model.net, file);
-  model.net->to(device);
-  model.net->eval();
+  if (model.config.representation == Representation::Voxels) {
+    model.grid_net = build_network_preserving_rng<networks::UNet>(model.config.grid_network());
+  } else {
+    model.net = build_network_preserving_rng<networks::PVCNN>(model.config.network());
+  }
+  io::read_module_state(archive, weights_key, model.module(), file);
+  model.module().to(device);
+  model.module().eval();
   return model;
 }
 
@@ -272,7 +350,7 @@ void save_point_model(const PointModel& model, const std::string& path) {
   torch::serialize::OutputArchive archive;
   io::write_archive_string(archive, "format", kPointModelFormat);
   io::write_archive_string(archive, "config", model.config.to_json().dump());
-  io::write_module_state(archive, "weights", *model.net);
+  io::write_module_state(archive, "weights", model.module());
   io::write_archive_file(path, archive);
 }
 

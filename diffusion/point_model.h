@@ -33,7 +33,15 @@
 //    "known_points": 0,                                             // completion: K > 0
 //    "classes": ["airplane", "chair", ...],                         // dataset categories by label
 //    "normalization": {"dataset": "unit_sphere",
-//                      "model": {"kind": "dataset_global", "center": [x, y, z], "scale": s}}}
+//                      "model": {"kind": "dataset_global", "center": [x, y, z], "scale": s}},
+//    "voxels": {"grid": 32, "truncation": 3, "unet": "small"}}      // voxel models only
+//
+// Voxel models (representation voxels, issue 8): the same bundle, with a 3D U-Net
+// (networks/unet.h) denoising truncated signed-distance grids [B,1,G,G,G] instead of PVCNN
+// denoising points. The grid spans [-1, 1]^3 of the dataset's stored frame (G cells a side, the
+// outer cell centres on the cube's faces); values are the signed distance to the shape's surface
+// (negative inside) divided by truncation * voxel size and clamped to [-1, 1]
+// (shapes/oriented_points_sdf.h computes it from the dataset's oriented points).
 #pragma once
 
 #include <cstdint>
@@ -47,6 +55,7 @@
 #include "diffusion/noise_schedule.h"
 #include "diffusion/schedule_config.h"
 #include "networks/pvcnn.h"
+#include "networks/unet.h"
 #include "shapes/normalization.h"
 
 namespace shapediff::diffusion {
@@ -67,6 +76,17 @@ enum class PointTask { Generation, Completion };
 PointTask parse_point_task(const std::string& name);  // generation, completion
 std::string to_string(PointTask task);
 
+// What the model generates: point clouds (PVCNN) or truncated signed-distance grids (UNet).
+enum class Representation { Points, Voxels };
+Representation parse_representation(const std::string& name);  // points, voxels
+std::string to_string(Representation representation);
+
+struct VoxelSettings {
+  int64_t grid = 32;        // cells a side; divisible by the U-Net's 2^(levels - 1)
+  double truncation = 3.0;  // in voxels: |signed distance| beyond it is clamped
+  networks::UNetPreset unet = networks::UNetPreset::Small;
+};
+
 struct PointModelConfig {
   networks::PVCNNPreset preset = networks::PVCNNPreset::Small;
   int64_t num_classes = 0;  // 0: unconditional; labels 0..num_classes-1, null label num_classes
@@ -78,9 +98,13 @@ struct PointModelConfig {
   std::vector<std::string> classes;  // the dataset's categories in label order
   shapes::NormalizationKind dataset_normalization = shapes::NormalizationKind::UnitSphere;
   shapes::Normalization normalization;  // stored frame -> model frame
+  Representation representation = Representation::Points;
+  VoxelSettings voxels;  // representation voxels only
 
   // The network this config builds (preset + num_classes + overrides).
   networks::PVCNNConfig network() const;
+  // The voxel model's U-Net (1 channel in and out).
+  networks::UNetOptions grid_network() const;
   // Throws std::invalid_argument "<context>: <field> ..." (classes.size() must equal
   // num_classes when conditional, points >= 1, a valid schedule and network, ...).
   void validate(const std::string& context = "point model config") const;
@@ -96,7 +120,12 @@ std::optional<std::string> config_difference(const PointModelConfig& a, const Po
 
 struct PointModel {
   PointModelConfig config;
-  networks::PVCNN net{nullptr};
+  networks::PVCNN net{nullptr};      // representation points
+  networks::UNet grid_net{nullptr};  // representation voxels
+
+  // The denoiser of either representation (for weights, devices, modes).
+  torch::nn::Module& module();
+  const torch::nn::Module& module() const;
 
   NoiseSchedule schedule() const { return NoiseSchedule(config.schedule); }
   // The unconditional label for classifier-free guidance (== config.num_classes).

@@ -19,15 +19,10 @@ SamplerOptions PointSampleOptions::point_sampler_defaults() {
 
 namespace {
 
-void check_options(const networks::PVCNN& net, const ScheduleConfig& schedule,
-                   const PointSampleOptions& o) {
+void check_options(int64_t classes, const ScheduleConfig& schedule, const PointSampleOptions& o) {
   auto fail = [](const std::string& what) { throw std::invalid_argument(what); };
   if (o.count < 1) fail("count = " + std::to_string(o.count) + " (must be >= 1)");
   if (o.batch_size < 1) fail("batch_size = " + std::to_string(o.batch_size) + " (must be >= 1)");
-  if (o.num_points < net->config().sa[0].centers) {
-    fail("num_points = " + std::to_string(o.num_points) + " (the model's first stage needs at least " +
-         std::to_string(net->config().sa[0].centers) + ")");
-  }
   if (o.steps < 1 || o.steps > schedule.num_train_timesteps) {
     fail("steps = " + std::to_string(o.steps) + " (must be in [1, " +
          std::to_string(schedule.num_train_timesteps) + "], the model's training steps)");
@@ -40,7 +35,6 @@ void check_options(const networks::PVCNN& net, const ScheduleConfig& schedule,
   if (o.sampler == SamplerKind::RePaint) {
     fail("sampler repaint needs a known region: use it through completion, not sampling");
   }
-  const int64_t classes = net->config().num_classes;
   if (o.label) {
     if (classes == 0) fail("the model is unconditional: it takes no class label");
     if (*o.label < 0 || *o.label >= classes) {
@@ -52,16 +46,19 @@ void check_options(const networks::PVCNN& net, const ScheduleConfig& schedule,
   }
 }
 
-}  // namespace
+using ConditionalNet =
+    std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& labels)>;
 
-PointSamples sample_points(networks::PVCNN& net, const ScheduleConfig& schedule,
-                           const PointSampleOptions& options) {
-  check_options(net, schedule, options);
+// The loop both representations share: `item` is one sample's shape ({N, 3} or {1, G, G, G}).
+PointSamples sample_with(torch::nn::Module& module, const ConditionalNet& forward, int64_t num_classes,
+                         const std::vector<int64_t>& item, const ScheduleConfig& schedule,
+                         const PointSampleOptions& options) {
+  check_options(num_classes, schedule, options);
   torch::NoGradGuard no_grad;
-  const bool was_training = net->is_training();
-  net->eval();
+  const bool was_training = module.is_training();
+  module.eval();
 
-  const int64_t null_label = net->null_label();
+  const int64_t null_label = num_classes;
   const int64_t label = options.label.value_or(null_label);
   const bool guided_run = options.label && options.guidance != 1.0;
   const auto dev_opts = torch::TensorOptions().dtype(torch::kFloat32).device(options.device);
@@ -76,8 +73,8 @@ PointSamples sample_points(networks::PVCNN& net, const ScheduleConfig& schedule,
     auto labels2 = torch::cat({labels, torch::full({b}, null_label, labels.options())});
     // Guided runs push the conditional and unconditional halves through one forward pass.
     Denoiser denoiser = [&](const torch::Tensor& x, const torch::Tensor& t) {
-      if (!guided_run) return net->forward(x, t, labels);
-      auto out = net->forward(torch::cat({x, x}), t, labels2);
+      if (!guided_run) return forward(x, t, labels);
+      auto out = forward(torch::cat({x, x}), t, labels2);
       auto cond = out.slice(0, 0, b), uncond = out.slice(0, b);
       return uncond + options.guidance * (cond - uncond);
     };
@@ -108,7 +105,9 @@ PointSamples sample_points(networks::PVCNN& net, const ScheduleConfig& schedule,
         options.on_progress(base + done, total * batches);
       };
     }
-    auto x = sample(*sampler, denoiser, {b, options.num_points, 3}, dev_opts, noise, loop);
+    std::vector<int64_t> shape{b};
+    shape.insert(shape.end(), item.begin(), item.end());
+    auto x = sample(*sampler, denoiser, shape, dev_opts, noise, loop);
     steps_done += sampler->timesteps().size(0);
     points.push_back(x.to(torch::kCPU, torch::kFloat32));
     if (!frames.empty()) {
@@ -118,7 +117,7 @@ PointSamples sample_points(networks::PVCNN& net, const ScheduleConfig& schedule,
       traj_timesteps = torch::tensor(frame_t, torch::kFloat64);
     }
   }
-  if (was_training) net->train();
+  if (was_training) module.train();
 
   PointSamples out;
   out.points = torch::cat(points);
@@ -130,6 +129,28 @@ PointSamples sample_points(networks::PVCNN& net, const ScheduleConfig& schedule,
     out.trajectory_timesteps = traj_timesteps;
   }
   return out;
+}
+
+}  // namespace
+
+PointSamples sample_points(networks::PVCNN& net, const ScheduleConfig& schedule,
+                           const PointSampleOptions& options) {
+  if (options.num_points < net->config().sa[0].centers) {
+    throw std::invalid_argument("num_points = " + std::to_string(options.num_points) +
+                                " (the model's first stage needs at least " +
+                                std::to_string(net->config().sa[0].centers) + ")");
+  }
+  return sample_with(
+      *net, [&](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& l) { return net->forward(x, t, l); },
+      net->config().num_classes, {options.num_points, 3}, schedule, options);
+}
+
+PointSamples sample_grids(networks::UNet& net, int64_t grid, int64_t num_classes,
+                          const ScheduleConfig& schedule, const PointSampleOptions& options) {
+  if (grid < 1) throw std::invalid_argument("grid = " + std::to_string(grid) + " (must be >= 1)");
+  return sample_with(
+      *net, [&](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& l) { return net->forward(x, t, l); },
+      num_classes, {1, grid, grid, grid}, schedule, options);
 }
 
 }  // namespace shapediff::diffusion

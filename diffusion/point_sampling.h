@@ -24,6 +24,7 @@
 #include "diffusion/sampler.h"
 #include "diffusion/schedule_config.h"
 #include "networks/pvcnn.h"
+#include "networks/unet.h"
 
 namespace shapediff::diffusion {
 
@@ -49,7 +50,7 @@ struct PointSampleOptions {
 };
 
 struct PointSamples {
-  torch::Tensor points;                // [K,N,3] float32, CPU
+  torch::Tensor points;                // [K,N,3] float32, CPU; sample_grids: [K,1,G,G,G]
   torch::Tensor labels;                // [K] int64
   torch::Tensor trajectory;            // [F,K,N,3] or undefined
   torch::Tensor trajectory_x0;         // [F,K,N,3] or undefined
@@ -63,5 +64,11 @@ struct PointSamples {
 // this schedule (score-SDE VE wants a score model, RePaint a known region: see completion).
 PointSamples sample_points(networks::PVCNN& net, const ScheduleConfig& schedule,
                            const PointSampleOptions& options);
+
+// A voxel model's truncated signed-distance grids (diffusion/point_model.h), G cells a side:
+// the same sampler loop, guidance, seeds and trajectory as sample_points (options.num_points is
+// unused; trajectory frames are [F,K,1,G,G,G]).
+PointSamples sample_grids(networks::UNet& net, int64_t grid, int64_t num_classes,
+                          const ScheduleConfig& schedule, const PointSampleOptions& options);
 
 }  // namespace shapediff::diffusion

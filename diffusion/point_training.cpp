@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -29,7 +30,9 @@
 #include "io/png.h"
 #include "io/shape_dataset.h"
 #include "io/shape_loader.h"
+#include "shapes/grid_spec.h"
 #include "shapes/normalization.h"
+#include "shapes/oriented_points_sdf.h"
 
 namespace shapediff::diffusion {
 namespace {
@@ -282,6 +285,7 @@ class PointTrainer {
   // PVD's normalization: per-axis mean and pooled standard deviation of every training point.
   shapes::Normalization measure_normalization() const {
     if (config_.data.normalization == DataNormalization::None) return {};
+    if (config_.model.representation == Representation::Voxels) return {};  // the grid is the frame
     shapes::DatasetStatistics stats;
     const auto& info = source_->info();
     for (const auto& shard : info.splits.at(config_.data.split).shards) {
@@ -309,6 +313,33 @@ class PointTrainer {
     }
     model_config_.classes = info.categories;
     model_config_.dataset_normalization = info.normalization.kind;
+    model_config_.representation = config_.model.representation;
+    model_config_.voxels = config_.model.voxels;
+    if (config_.model.representation == Representation::Voxels) {
+      if (!info.normals) {
+        throw std::invalid_argument(options_.data_dir + ": voxel models train on signed distances from the "
+                                    "dataset's oriented points, and this dataset has no normals");
+      }
+      if (info.normalization.kind != shapes::NormalizationKind::UnitSphere &&
+          info.normalization.kind != shapes::NormalizationKind::UnitBox) {
+        throw std::invalid_argument(options_.data_dir + ": voxel grids span [-1, 1]^3, so the dataset must be "
+                                    "stored unit_sphere or unit_box normalized, not " +
+                                    shapes::to_string(info.normalization.kind));
+      }
+    }
+  }
+
+  // The grid a voxel model diffuses for one shape of the stored frame ([1,G,G,G], values in
+  // [-1, 1]; see point_model.h), cached by shape id.
+  torch::Tensor voxel_grid(const std::string& id, const torch::Tensor& points, const torch::Tensor& normals) {
+    if (auto it = grid_cache_.find(id); it != grid_cache_.end()) return it->second;
+    const auto& v = model_config_.voxels;
+    const auto spec = shapes::GridSpec::from_bounds({-1, -1, -1}, {1, 1, 1}, v.grid);
+    const double truncation = v.truncation * spec.voxel_size;
+    const auto sdf = shapes::truncated_sdf_from_oriented_points(points, normals, spec, truncation);
+    auto grid = (sdf.values / truncation).to(torch::kFloat32).unsqueeze(0).contiguous();
+    grid_cache_.emplace(id, grid);
+    return grid;
   }
 
   void build_networks() {
@@ -318,29 +349,29 @@ class PointTrainer {
       static std::mutex init_mutex;
       std::lock_guard<std::mutex> lock(init_mutex);
       torch::manual_seed(stream_seed(config_.training.seed, Stream::Init));
-      net_ = networks::PVCNN(model_config_.network());
-      ema_ = networks::PVCNN(model_config_.network());
+      net_ = make_point_model(model_config_);
+      ema_ = make_point_model(model_config_);
     }
-    net_->to(device_);
-    ema_->to(device_);
+    net().to(device_);
+    ema().to(device_);
     if (parallel_) {
-      auto tensors = net_->parameters();
-      for (const auto& b : net_->buffers()) tensors.push_back(b);
+      auto tensors = net().parameters();
+      for (const auto& b : net().buffers()) tensors.push_back(b);
       parallel_->broadcast(tensors);
     }
-    update_ema(*ema_, *net_, 0.0);
-    net_->train();
-    ema_->eval();
+    update_ema(ema(), net(), 0.0);
+    net().train();
+    ema().eval();
     const auto& t = config_.training;
     if (t.optimizer == OptimizerKind::Adam) {
       optimizer_ = std::make_unique<torch::optim::Adam>(
-          net_->parameters(), torch::optim::AdamOptions(t.lr)
+          net().parameters(), torch::optim::AdamOptions(t.lr)
                                   .betas({t.beta1, t.beta2})
                                   .eps(t.eps)
                                   .weight_decay(t.weight_decay));
     } else {
       optimizer_ = std::make_unique<torch::optim::AdamW>(
-          net_->parameters(), torch::optim::AdamWOptions(t.lr)
+          net().parameters(), torch::optim::AdamWOptions(t.lr)
                                   .betas({t.beta1, t.beta2})
                                   .eps(t.eps)
                                   .weight_decay(t.weight_decay));
@@ -379,10 +410,10 @@ class PointTrainer {
                                   "; the first is the model's)");
     }
     torch::NoGradGuard no_grad;
-    const auto from = model.net->parameters();
-    auto to = net_->parameters();
+    const auto from = model.module().parameters();
+    auto to = net().parameters();
     for (size_t i = 0; i < to.size(); ++i) to[i].copy_(from[i].to(to[i].device()));
-    update_ema(*ema_, *net_, 0.0);
+    update_ema(ema(), net(), 0.0);
   }
 
   void resume_from(const std::string& path) {
@@ -430,8 +461,8 @@ class PointTrainer {
     }
     model_config_ = saved_model;
     build_networks();
-    io::read_module_state(archive, "weights", *net_, path);
-    io::read_module_state(archive, "ema", *ema_, path);
+    io::read_module_state(archive, "weights", net(), path);
+    io::read_module_state(archive, "ema", ema(), path);
     try {
       auto opt = io::read_archive_nested(archive, "optimizer", path);
       optimizer_->load(opt);
@@ -532,7 +563,7 @@ class PointTrainer {
     const NoiseSchedule schedule(model_config_.schedule);
     LossOptions loss_options;
     loss_options.min_snr_gamma = t.min_snr_gamma;
-    const auto params = net_->parameters();
+    const auto params = net().parameters();
     const double clip = t.grad_clip > 0 ? t.grad_clip : std::numeric_limits<double>::infinity();
 
     if (main_rank()) {
@@ -566,7 +597,16 @@ class PointTrainer {
           known = model_config_.normalization.apply(scan).to(device_, torch::kFloat32);
           shape_points = targets;
         }
-        const auto x0 = model_config_.normalization.apply(shape_points).to(device_, torch::kFloat32);
+        torch::Tensor x0;
+        if (model_config_.representation == Representation::Voxels) {
+          std::vector<torch::Tensor> grids;
+          for (int64_t i = 0; i < batch.size(); ++i) {
+            grids.push_back(voxel_grid(batch.ids[static_cast<size_t>(i)], batch.points[i], batch.normals[i]));
+          }
+          x0 = torch::stack(grids).to(device_);
+        } else {
+          x0 = model_config_.normalization.apply(shape_points).to(device_, torch::kFloat32);
+        }
         const int64_t b = x0.size(0);
         const auto timesteps = random_timesteps(b, schedule.num_train_timesteps(), timestep_gen_).to(device_);
         const auto noise = torch::randn(x0.sizes(), noise_gen_, torch::kFloat32).to(device_);
@@ -595,10 +635,12 @@ class PointTrainer {
         {
           CudaBf16Autocast autocast(autocast_);
           if (completion) {
-            out = net_->forward(torch::cat({known, noised.x_t}, 1), timesteps_r, labels)
+            out = net_.net->forward(torch::cat({known, noised.x_t}, 1), timesteps_r, labels)
                       .slice(1, known.size(1));
+          } else if (net_.grid_net) {
+            out = net_.grid_net->forward(noised.x_t, timesteps_r, labels);
           } else {
-            out = net_->forward(noised.x_t, timesteps_r, labels);
+            out = net_.net->forward(noised.x_t, timesteps_r, labels);
           }
         }
         const auto micro_loss =
@@ -616,7 +658,7 @@ class PointTrainer {
       if (!std::isfinite(loss) || !std::isfinite(grad_norm)) diverged(loss, grad_norm, lr);
       optimizer_->step();
       ++step_;
-      update_ema(*ema_, *net_, ema_decay_at(step_, ema));
+      update_ema(this->ema(), net(), ema_decay_at(step_, ema));
 
       const auto now = Clock::now();
       const double session_seconds = std::chrono::duration<double>(now - session_start).count();
@@ -670,7 +712,11 @@ class PointTrainer {
     result.completed = step_ >= t.steps;
     if (result.completed) {
       result.model_path = run_model_path(options_.run_dir);
-      if (main_rank()) save_point_model(PointModel{model_config_, ema_}, result.model_path);
+      if (main_rank()) {
+        PointModel exported = ema_;
+        exported.config = model_config_;
+        save_point_model(exported, result.model_path);
+      }
     }
     // The other ranks return once rank 0's files are complete.
     if (parallel_) parallel_->barrier();
@@ -712,8 +758,8 @@ class PointTrainer {
                                             {"batch", position.batch},
                                             {"elapsed_seconds", elapsed_seconds}}
                                  .dump());
-    io::write_module_state(archive, "weights", *net_);
-    io::write_module_state(archive, "ema", *ema_);
+    io::write_module_state(archive, "weights", net());
+    io::write_module_state(archive, "ema", ema());
     torch::serialize::OutputArchive opt;
     optimizer_->save(opt);
     archive.write("optimizer", opt);
@@ -775,7 +821,13 @@ class PointTrainer {
   bool autocast_ = false;
   std::shared_ptr<io::ShardSource> source_;
   std::unique_ptr<EpochBatches> batches_;
-  networks::PVCNN net_{nullptr}, ema_{nullptr};
+  // The trained network and its EMA, of either representation (their configs are unused:
+  // model_config_ is the run's).
+  PointModel net_, ema_;
+  torch::nn::Module& net() { return net_.module(); }
+  torch::nn::Module& ema() { return ema_.module(); }
+  // Voxel runs: each training shape's grid, computed once ([1,G,G,G] float32, CPU).
+  std::map<std::string, torch::Tensor> grid_cache_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   at::Generator noise_gen_, timestep_gen_, label_gen_, scan_gen_;
   int64_t step_ = 0;

@@ -112,6 +112,9 @@ void PointTrainingConfig::validate(const std::string& context) const {
   if (model.task == PointTask::Generation && model.known_points != 0) {
     fail("model.known_points", "0 for task generation", std::to_string(model.known_points));
   }
+  if (model.representation == Representation::Voxels && model.task != PointTask::Generation) {
+    fail("model.task", "generation for voxel models", "\"" + to_string(model.task) + "\"");
+  }
   if (data.split.empty()) fail("data.split", "a split name", "\"\"");
   if (data.workers < 0 || data.workers > 64) fail("data.workers", "in [0, 64]", std::to_string(data.workers));
   positive("data.shuffle_buffer", data.shuffle_buffer);
@@ -121,6 +124,15 @@ void PointTrainingConfig::validate(const std::string& context) const {
     throw std::invalid_argument(context + ": schedule: " + e.what());
   }
   PointModelConfig m;
+  m.representation = model.representation;
+  m.voxels = model.voxels;
+  if (model.representation == Representation::Voxels) {
+    try {
+      m.validate("model");
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(context + ": " + e.what());
+    }
+  }
   m.preset = model.preset;
   m.overrides = model.overrides;
   try {
@@ -132,6 +144,12 @@ void PointTrainingConfig::validate(const std::string& context) const {
 
 nlohmann::json PointTrainingConfig::to_json() const {
   nlohmann::json m = {{"preset", networks::to_string(model.preset)}, {"conditional", model.conditional}};
+  if (model.representation == Representation::Voxels) {
+    m["representation"] = to_string(model.representation);
+    m["preset"] = networks::to_string(model.voxels.unet);
+    m["grid"] = model.voxels.grid;
+    m["truncation"] = model.voxels.truncation;
+  }
   if (model.task == PointTask::Completion) {
     m["task"] = to_string(model.task);
     m["known_points"] = model.known_points;
@@ -180,9 +198,22 @@ PointTrainingConfig PointTrainingConfig::from_json(const nlohmann::json& json, c
 
   auto m = root.object("model");
   try {
-    c.model.preset = networks::parse_pvcnn_preset(m.require<std::string>("preset"));
+    c.model.representation = parse_representation(m.get<std::string>("representation", "points"));
+  } catch (const std::invalid_argument& e) {
+    m.reject("representation", e.what());
+  }
+  try {
+    if (c.model.representation == Representation::Voxels) {
+      c.model.voxels.unet = networks::parse_unet_preset(m.require<std::string>("preset"));
+    } else {
+      c.model.preset = networks::parse_pvcnn_preset(m.require<std::string>("preset"));
+    }
   } catch (const std::invalid_argument& e) {
     m.reject("preset", e.what());
+  }
+  if (c.model.representation == Representation::Voxels) {
+    c.model.voxels.grid = m.get<int64_t>("grid", c.model.voxels.grid);
+    c.model.voxels.truncation = m.get<double>("truncation", c.model.voxels.truncation);
   }
   c.model.conditional = m.get<bool>("conditional", c.model.conditional);
   try {

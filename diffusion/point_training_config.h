@@ -56,6 +56,10 @@ struct PointTrainingConfig {
     // Completion: the known points fed clean (from the dataset's virtual scans); 0 = points / 4.
     int64_t known_points = 0;
     PVCNNOverrides overrides;
+    // voxels: the U-Net denoises truncated signed-distance grids (JSON "representation":
+    // "voxels", "preset": a U-Net preset tiny/small/base, "grid", "truncation").
+    Representation representation = Representation::Points;
+    VoxelSettings voxels;
     // The known points a completion run uses (known_points, or points / 4 when 0).
     int64_t known_points_for(int64_t points) const { return known_points > 0 ? known_points : points / 4; }
   } model;

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <string>
 #include <thread>
@@ -179,6 +180,40 @@ TEST_F(CliTrain, LauncherEnvironmentJoinsWorkersAndALostWorkerEndsTheRun) {
   EXPECT_NE(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("another worker probably stopped"), std::string::npos) << r.out;
   EXPECT_LT(seconds, 40.0);
+}
+
+TEST_F(CliTrain, VoxelModelsTrainAndSampleGridsAndMeshes) {
+  const auto out = scratch("voxels");
+  const std::string voxel_config = std::string(SHAPEDIFF_SOURCE_DIR) + "/configs/voxels-tiny.json";
+  auto r = run("train --config " + voxel_config + " --data " + data(256) + " --out " + out.string() +
+               " --threads 1 --steps 3");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto samples = scratch("voxel_samples");
+  r = run("sample --model " + out.string() + " --count 2 --steps 5 --class chair --threads 1 --out " +
+          samples.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("wrote 2 grids of 16^3"), std::string::npos) << r.out;
+  EXPECT_TRUE(fs::exists(samples / "grid_0000.npy"));
+  EXPECT_TRUE(fs::exists(samples / "grid_0001.npy"));
+  EXPECT_TRUE(fs::exists(samples / "samples.npz"));
+  std::ifstream meta(samples / "samples.json");
+  const std::string text((std::istreambuf_iterator<char>(meta)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("\"representation\": \"voxels\""), std::string::npos) << text;
+
+  // A points config switched to voxels on the command line (its tiny preset becomes the U-Net's).
+  r = run("train --config " + kTinyConfig + " --representation voxels --data " + data(256) + " --out " +
+          scratch("voxels_flag").string() + " --threads 1 --steps 1");
+  EXPECT_EQ(r.code, 0) << r.out;
+  // Options that apply to point models only, and a voxel model where a point model belongs.
+  for (const char* opt : {"--mesh poisson", "--points 64", "--trajectory 2"}) {
+    r = run("sample --model " + out.string() + " --count 1 --out " + scratch("voxel_bad").string() + " " + opt);
+    EXPECT_EQ(r.code, 2) << opt << r.out;
+  }
+  r = run("train --config " + kTinyConfig + " --representation cubes --data " + data(256) + " --out " +
+          scratch("voxels_bad_flag").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("unknown representation 'cubes'"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(scratch("voxel_bad")));
 }
 
 TEST_F(CliTrain, KilledRunResumesFromItsLastCheckpoint) {

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "test_support.h"
+#include "diffusion/point_sampling.h"
 
 namespace shapediff::diffusion {
 namespace {
@@ -160,6 +161,88 @@ TEST(PointModel, BadFilesGiveOneLineErrors) {
   check("empty.pt", "", "not a readable model archive");
   EXPECT_NE(message_of([&] { load_point_model(tmp.path("absent.pt")); }).find("cannot open"), std::string::npos);
   EXPECT_NE(message_of([&] { load_point_model(tmp.path("")); }).find("without checkpoints"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace shapediff::diffusion
+
+namespace shapediff::diffusion {
+namespace {
+
+PointModelConfig tiny_voxel_config() {
+  PointModelConfig c;
+  c.representation = Representation::Voxels;
+  c.voxels.grid = 8;
+  c.voxels.truncation = 2.0;
+  c.voxels.unet = networks::UNetPreset::Tiny;
+  c.num_classes = 2;
+  c.classes = {"chair", "table"};
+  c.points = 128;
+  return c;
+}
+
+TEST(PointModel, VoxelModelsSaveLoadAndSample) {
+  testing::ScratchDir tmp;
+  torch::manual_seed(4);
+  auto model = make_point_model(tiny_voxel_config());
+  ASSERT_TRUE(model.grid_net);
+  EXPECT_FALSE(model.net);
+  // Give the zero-initialised output layer some weight, so outputs can differ.
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : model.grid_net->parameters()) p.add_(torch::randn_like(p) * 0.01);
+  }
+  const auto path = tmp.path("voxels.pt");
+  save_point_model(model, path);
+  auto loaded = load_point_model(path);
+  ASSERT_TRUE(loaded.grid_net);
+  EXPECT_EQ(loaded.config.representation, Representation::Voxels);
+  EXPECT_EQ(loaded.config.voxels.grid, 8);
+  EXPECT_FALSE(config_difference(loaded.config, model.config));
+  model.grid_net->eval();
+  const auto x = torch::randn({2, 1, 8, 8, 8});
+  const auto t = torch::tensor({10, 900});
+  const auto labels = torch::tensor({0, 2});
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::equal(loaded.grid_net->forward(x, t, labels), model.grid_net->forward(x, t, labels)));
+
+  PointSampleOptions o;
+  o.count = 3;
+  o.batch_size = 2;
+  o.steps = 4;
+  o.sampler = SamplerKind::DDPM;
+  o.label = 1;
+  const auto a = sample_grids(loaded.grid_net, 8, 2, loaded.config.schedule, o);
+  EXPECT_EQ(a.points.sizes(), torch::IntArrayRef({3, 1, 8, 8, 8}));
+  EXPECT_TRUE(torch::isfinite(a.points).all().item<bool>());
+  EXPECT_TRUE(torch::equal(a.points, sample_grids(loaded.grid_net, 8, 2, loaded.config.schedule, o).points));
+  o.seed = 1;
+  EXPECT_FALSE(torch::equal(a.points, sample_grids(loaded.grid_net, 8, 2, loaded.config.schedule, o).points));
+}
+
+TEST(PointModelConfig, VoxelSettingsAreCheckedAndNamed) {
+  auto c = tiny_voxel_config();
+  const auto json = c.to_json();
+  EXPECT_EQ(json.at("voxels").at("unet"), "tiny");
+  EXPECT_FALSE(config_difference(PointModelConfig::from_json(json, "t"), c));
+  c.voxels.grid = 10;  // tiny has 2 levels: any even size; 10 is fine
+  EXPECT_NO_THROW(c.validate());
+  c.voxels.grid = 9;
+  EXPECT_NE(message_of([&] { c.validate(); }).find("voxels.grid must be >= 8 and divisible by 2"), std::string::npos);
+  c = tiny_voxel_config();
+  c.voxels.truncation = 0;
+  EXPECT_NE(message_of([&] { c.validate(); }).find("voxels.truncation"), std::string::npos);
+  c = tiny_voxel_config();
+  c.task = PointTask::Completion;
+  c.known_points = 10;
+  EXPECT_NE(message_of([&] { c.validate(); }).find("voxel models are generation models"), std::string::npos);
+  auto other = tiny_voxel_config();
+  other.voxels.grid = 16;
+  EXPECT_EQ(config_difference(tiny_voxel_config(), other).value_or(""), "voxels.grid 8 vs 16");
+  EXPECT_EQ(config_difference(tiny_voxel_config(), tiny_config()).value_or(""), "representation voxels vs points");
+  auto bad = tiny_voxel_config().to_json();
+  bad["voxels"]["unet"] = "huge";
+  EXPECT_NE(message_of([&] { PointModelConfig::from_json(bad, "m.pt"); }).find("unet"), std::string::npos);
 }
 
 }  // namespace

@@ -94,10 +94,11 @@ using testing::ScratchDir;
 
 // 12 noisy spheres and boxes of `points` points in two categories; with `scans`, that many
 // stand-in virtual scans of 40 points each (the shape's points with z > 0).
-void make_dataset(const std::string& dir, int64_t points, int64_t scans = 0) {
+void make_dataset(const std::string& dir, int64_t points, int64_t scans = 0, bool normals = false) {
   io::DatasetInfo info;
   info.categories = {"ball", "box"};
   info.points = points;
+  info.normals = normals;
   info.scans = scans;
   info.scan_points = scans > 0 ? 40 : 0;
   info.normalization.kind = shapes::NormalizationKind::UnitSphere;
@@ -110,6 +111,13 @@ void make_dataset(const std::string& dir, int64_t points, int64_t scans = 0) {
     auto p = torch::randn({points, 3});
     p = r.label == 0 ? p / p.norm(2, 1, true) : torch::clamp(p, -1, 1) * 0.6;
     r.points = p.to(torch::kFloat32).contiguous();
+    if (normals) {
+      // The sphere's radial direction; the box's axis of largest extent per point.
+      auto n = r.label == 0 ? r.points.clone()
+                            : torch::zeros_like(r.points).scatter_(
+                                  1, r.points.abs().argmax(1, true), torch::sign(r.points.gather(1, r.points.abs().argmax(1, true))));
+      r.normals = (n / n.norm(2, 1, true).clamp_min(1e-6)).contiguous();
+    }
     r.normalization.kind = shapes::NormalizationKind::UnitSphere;
     if (scans > 0) {
       auto upper = r.points.index_select(0, torch::nonzero(r.points.select(1, 2) > 0).squeeze(1));
@@ -388,6 +396,45 @@ TEST_F(PointTrainingTest, InitFromStartsAtTheModelsWeights) {
   resumed.config.reset();
   resumed.init_from = base.model_path;
   EXPECT_NE(message_of([&] { train_point_model(resumed); }).find("applies to new runs"), std::string::npos);
+}
+
+TEST_F(PointTrainingTest, VoxelModelsTrainOnSignedDistanceGridsAndResumeExactly) {
+  const auto data = tmp_.path("data_normals");
+  make_dataset(data, 128, 0, /*normals=*/true);
+  auto voxel_options = [&](const std::string& run) {
+    auto o = options(run);
+    o.data_dir = data;
+    o.config->model.representation = Representation::Voxels;
+    o.config->model.voxels.unet = networks::UNetPreset::Tiny;
+    o.config->model.voxels.grid = 8;
+    o.config->model.voxels.truncation = 2.0;
+    o.config->training.steps = 4;
+    return o;
+  };
+  const auto whole = train_point_model(voxel_options("vox_whole"));
+  ASSERT_TRUE(whole.completed);
+  const auto model = load_point_model(whole.model_path);
+  ASSERT_TRUE(model.grid_net);
+  EXPECT_EQ(model.config.voxels.grid, 8);
+  EXPECT_EQ(model.config.normalization.kind, shapes::NormalizationKind::Identity);
+  const auto losses = logged_losses(tmp_.path("vox_whole"));
+  ASSERT_EQ(losses.size(), 4u);
+  for (double l : losses) EXPECT_TRUE(std::isfinite(l) && l > 0);
+
+  auto first = voxel_options("vox_split");
+  first.on_step = [](const TrainingProgress& p) { return p.step < 2; };
+  train_point_model(first);
+  auto second = voxel_options("vox_split");
+  second.resume = true;
+  second.config.reset();
+  const auto rest = train_point_model(second);
+  ASSERT_TRUE(rest.completed);
+  EXPECT_EQ(logged_losses(tmp_.path("vox_whole")), logged_losses(tmp_.path("vox_split")));
+
+  // Without normals there is no signed distance to learn.
+  auto no_normals = voxel_options("vox_bad");
+  no_normals.data_dir = data_;
+  EXPECT_NE(message_of([&] { train_point_model(no_normals); }).find("has no normals"), std::string::npos);
 }
 
 TEST_F(PointTrainingTest, CompletionTaskTrainsOnScansAndResumesExactly) {
