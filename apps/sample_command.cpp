@@ -134,6 +134,9 @@ int run_sample(const SampleCommandArgs& a) {
   o.num_points = a.points > 0 ? a.points : model.config.points;
   o.sampler = diffusion::parse_sampler_kind(a.sampler);
   o.sampler_options.use_karras_sigmas = a.karras;
+  // Grids live in [-1, 1] (the truncated distance over its truncation): x0 estimates are clipped
+  // there, as for images; point clouds are not.
+  if (voxels) o.sampler_options.clip_sample = true;
   o.steps = a.steps;
   if (!a.class_name.empty()) o.label = model.class_label(a.class_name);
   o.guidance = a.guidance;
