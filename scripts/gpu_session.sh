@@ -62,23 +62,28 @@ wait "$unpack_pid"
 
 cli=$build/apps/shapediff
 train_end=$(( budget - 95 ))
-declare -A cfg=([completion]=configs/completion-small-gpu.json [generation]=configs/points-small-gpu.json)
+# The point runs continue from the shipped models (train --init-from); the voxel run starts fresh.
+runs=(completion generation voxels)
+declare -A cfg=([completion]=configs/completion-small-gpu.json [generation]=configs/points-small-gpu.json
+                [voxels]=configs/voxels-small.json)
+declare -A init=([completion]=models/completion-procedural-small.pt [generation]=models/points-procedural-small.pt
+                 [voxels]=)
 if [[ $app_rc -eq 0 ]]; then
   # Calibrate: 40 steps of both runs side by side, then size the real runs to the time left.
   calib_pids=()
-  for r in completion generation; do
+  for r in "${runs[@]}"; do
     "$cli" train --config "${cfg[$r]}" --data "$data" --out /tmp/calib-$r --steps 60 \
       --device cuda --threads 4 >"$out/calib_$r.log" 2>&1 &
     calib_pids+=($!)
   done
   wait "${calib_pids[@]}"
   left=$(( train_end - $(el) - 25 ))
-  for r in completion generation; do
+  for r in "${runs[@]}"; do
     rate=$(grep -oE '[0-9.]+ steps/s' "$out/calib_$r.log" | tail -1 | cut -d' ' -f1)
     steps=$(python3 -c "print(max(200, int(float('${rate:-0}') * 0.9 * $left)))")
     log "$r: calibration ${rate:-?} steps/s, training $steps steps in ${left}s"
     "$cli" train --config "${cfg[$r]}" --data "$data" --out "/tmp/run-$r" --steps "$steps" \
-      --device cuda --threads 4 >"$out/train_$r.log" 2>&1 &
+      --device cuda --threads 4 ${init[$r]:+--init-from "${init[$r]}"} >"$out/train_$r.log" 2>&1 &
     eval "train_${r}_pid=$!"
   done
 fi
@@ -98,7 +103,7 @@ done
 log "replay on cuda rc=$?"
 
 # Let the training finish; stop it with a checkpoint if it overruns.
-for r in completion generation; do
+for r in "${runs[@]}"; do
   pid_var="train_${r}_pid"; pid=${!pid_var:-}
   [[ -n $pid ]] || continue
   while kill -0 "$pid" 2>/dev/null && (( $(el) < train_end + 20 )); do sleep 2; done
@@ -139,7 +144,7 @@ for t in networks diffusion shapes; do
   echo "== CUDA tests $t: $(grep -E 'PASSED|FAILED  \] [0-9]|tests ran' "$out/tests_$t.log" 2>/dev/null | tr '\n' ' ')"
   grep -E '^\[  FAILED  \]' "$out/tests_$t.log" 2>/dev/null | head -5
 done
-echo "== training:"; for r in completion generation; do tail -1 "$out/train_$r.log" 2>/dev/null; done
+echo "== training:"; for r in "${runs[@]}"; do tail -1 "$out/train_$r.log" 2>/dev/null; done
 echo "== pvcnn cuda:"; grep -E '^(BM|pvd|small|tiny|[a-z_/]+ +[0-9])' "$out/pvcnn_bench_cuda.log" 2>/dev/null | head -8
 echo "== point ops cuda:"; grep -E '/cuda' "$out/point_ops_bench_cuda.log" 2>/dev/null | head -10
 echo "== sample 16 shapes, DPM-Solver++ 25 steps, cuda:"; tail -2 "$out/sample_cuda.log" 2>/dev/null
