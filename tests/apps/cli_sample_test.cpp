@@ -1,5 +1,6 @@
 // `shapediff sample` as a user runs it: on a model trained for two steps by `shapediff train`.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "tests/apps/cli_support.h"
 
@@ -53,6 +54,10 @@ TEST_F(CliSample, WritesPlyNpzAndTrajectoryAndIsReproducible) {
     EXPECT_TRUE(fs::exists(out / f)) << f;
   }
   EXPECT_FALSE(fs::exists(out / "shape_0003.ply"));
+  // The sampling loop's own time, apart from start-up and writing.
+  const auto meta = nlohmann::json::parse(bytes(out / "samples.json"));
+  EXPECT_GT(meta.at("sampling_seconds").get<double>(), 0.0);
+  EXPECT_NE(r.out.find("sampled in "), std::string::npos) << r.out;
   // The run folder works as --model too, and the same seed gives the same bytes.
   const auto again = root_ / "s2";
   r = run("sample" + args + (root_ / "run").string() + " --out " + again.string());
