@@ -1,5 +1,7 @@
 #include "apps/command_support.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <iostream>
 #include <stdexcept>
@@ -59,6 +61,24 @@ void check_live_view_display() {
   if (SHAPEDIFF_WITH_OPEN3D && !viewer::has_display()) {
     throw std::runtime_error("--view: no display (DISPLAY is not set): record --trajectory K instead and render it "
                              "with `xvfb-run -a shapediff view OUT/trajectory.npz --headless --out DIR`");
+  }
+}
+
+void write_folder_atomically(const std::string& out,
+                             const std::function<void(const std::filesystem::path& tmp)>& write) {
+  namespace fs = std::filesystem;
+  const fs::path target(out);
+  const fs::path tmp = target.string() + ".tmp-" + std::to_string(::getpid());
+  fs::remove_all(tmp);
+  try {
+    fs::create_directories(tmp);
+    write(tmp);
+    if (fs::exists(target)) fs::remove_all(target);
+    fs::rename(tmp, target);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
   }
 }
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <exception>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <thread>
@@ -40,6 +41,12 @@ void write_mesh_beside(const std::string& ply, const shapes::PointCloud& cloud, 
 
 // --view needs a display: std::runtime_error saying how to render headless instead.
 void check_live_view_display();
+
+// Runs `write(tmp)` on a fresh sibling folder OUT.tmp-PID, then puts it in OUT's place; when
+// `write` throws, the temporary folder is removed and the exception passed on, so a failed run
+// leaves no partial output.
+void write_folder_atomically(const std::string& out,
+                             const std::function<void(const std::filesystem::path& tmp)>& write);
 
 #if SHAPEDIFF_WITH_OPEN3D
 // Runs `work` on a worker thread while the window runs on this (the main) thread; the window's

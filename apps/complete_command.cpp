@@ -116,7 +116,6 @@ int run_complete(const CompleteArgs& a) {
   scan_options.neighbors = a.outlier_k;
   scan_options.std_ratio = a.outlier_std;
   if (a.outlier_k < 0) throw std::invalid_argument("--outlier-k = " + std::to_string(a.outlier_k) + " (0 = off)");
-  const fs::path out(a.out);
   check_output_folder(a.out, a.overwrite);
   if (a.view) check_live_view_display();
   auto model = diffusion::load_point_model(a.model, device);
@@ -167,10 +166,7 @@ int run_complete(const CompleteArgs& a) {
   const double tmd = diffusion::total_mutual_difference(unit);
   const int64_t k = result.known.size(0), n = result.points.size(1);
 
-  const fs::path tmp = out.string() + ".tmp-" + std::to_string(::getpid());
-  fs::remove_all(tmp);
-  try {
-    fs::create_directories(tmp);
+  write_folder_atomically(a.out, [&](const fs::path& tmp) {
     shapes::PointCloud input_cloud;
     input_cloud.points = input_points;
     io::write_point_cloud((tmp / "input.ply").string(), input_cloud);
@@ -226,13 +222,7 @@ int run_complete(const CompleteArgs& a) {
       meta["jump_n_sample"] = a.jump_n_sample;
     }
     io::write_json((tmp / "completion.json").string(), meta);
-    if (fs::exists(out)) fs::remove_all(out);
-    fs::rename(tmp, out);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove_all(tmp, ec);
-    throw;
-  }
+  });
   std::cout << "scan: " << scan.cloud.size() << " points" << (scan.mesh_faces > 0 ? " sampled from a mesh" : "")
             << ", " << prepared.outliers << " outliers removed, " << prepared.points.size(0) << " kept\n";
   std::cout << "completed " << a.input << " " << a.samples << " time(s) with " << diffusion::to_string(o.method)

@@ -113,7 +113,6 @@ int run_sample(const SampleCommandArgs& a) {
   if (!a.mesh.empty()) {
     check_mesh_method(a.mesh);
   }
-  const fs::path out(a.out);
   check_output_folder(a.out, a.overwrite);
   if (a.view) check_live_view_display();
   auto model = diffusion::load_point_model(a.model, device);
@@ -160,35 +159,28 @@ int run_sample(const SampleCommandArgs& a) {
   if (device.is_cuda()) torch::cuda::synchronize();
   const double sampling_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - loop_start).count();
+  nlohmann::json meta = {{"model", a.model},
+                         {"count", a.count},
+                         {"sampler", diffusion::to_string(o.sampler)},
+                         {"karras", a.karras},
+                         {"steps", a.steps},
+                         {"seed", a.seed},
+                         {"batch_size", a.batch_size},
+                         {"guidance", a.guidance},
+                         {"sampling_seconds", sampling_seconds},
+                         {"class", a.class_name.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.class_name)},
+                         {"classes", model.config.classes},
+                         {"frame", "dataset (" + shapes::to_string(model.config.dataset_normalization) + ")"}};
   if (voxels) {
-    const fs::path tmp = out.string() + ".tmp-" + std::to_string(::getpid());
-    fs::remove_all(tmp);
     int64_t meshes = 0;
-    try {
-      fs::create_directories(tmp);
-      nlohmann::json meta = {{"model", a.model}, {"count", a.count}, {"sampler", diffusion::to_string(o.sampler)},
-                             {"steps", a.steps}, {"seed", a.seed}, {"guidance", a.guidance},
-                             {"sampling_seconds", sampling_seconds},
-                             {"class", a.class_name.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.class_name)},
-                             {"classes", model.config.classes},
-                             {"frame", "dataset (" + shapes::to_string(model.config.dataset_normalization) + ")"}};
+    write_folder_atomically(a.out, [&](const fs::path& tmp) {
       meshes = write_voxel_samples(tmp, model, samples, a.count, meta);
-      if (fs::exists(out)) fs::remove_all(out);
-      fs::rename(tmp, out);
-    } catch (...) {
-      std::error_code ec;
-      fs::remove_all(tmp, ec);
-      throw;
-    }
-    std::cout << "wrote " << a.count << " grids of " << model.config.voxels.grid << "^3 and " << meshes
-              << " meshes to " << a.out << "\n";
+    });
+    std::cout << "sampled in " << sampling_seconds << " s; wrote " << a.count << " grids of "
+              << model.config.voxels.grid << "^3 and " << meshes << " meshes to " << a.out << "\n";
     return 0;
   }
-
-  const fs::path tmp = out.string() + ".tmp-" + std::to_string(::getpid());
-  fs::remove_all(tmp);
-  try {
-    fs::create_directories(tmp);
+  write_folder_atomically(a.out, [&](const fs::path& tmp) {
     auto points = model.to_dataset_frame(samples.points).contiguous();
     const int width = std::max<int>(4, static_cast<int>(std::to_string(a.count - 1).size()));
     for (int64_t i = 0; i < a.count; ++i) {
@@ -207,27 +199,9 @@ int run_sample(const SampleCommandArgs& a) {
                      {"step", samples.trajectory_steps},
                      {"timestep", samples.trajectory_timesteps}});
     }
-    nlohmann::json meta = {{"model", a.model},
-                           {"count", a.count},
-                           {"points", o.num_points},
-                           {"sampler", diffusion::to_string(o.sampler)},
-                           {"karras", a.karras},
-                           {"steps", a.steps},
-                           {"seed", a.seed},
-                           {"batch_size", a.batch_size},
-                           {"guidance", a.guidance},
-                           {"sampling_seconds", sampling_seconds},
-                           {"class", a.class_name.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.class_name)},
-                           {"classes", model.config.classes},
-                           {"frame", "dataset (" + shapes::to_string(model.config.dataset_normalization) + ")"}};
+    meta["points"] = o.num_points;
     io::write_json((tmp / "samples.json").string(), meta);
-    if (fs::exists(out)) fs::remove_all(out);
-    fs::rename(tmp, out);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove_all(tmp, ec);
-    throw;
-  }
+  });
   std::cout << "sampled in " << sampling_seconds << " s; wrote " << a.count << " shapes of " << o.num_points
             << " points to " << a.out
             << (samples.trajectory.defined()

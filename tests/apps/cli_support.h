@@ -20,10 +20,9 @@ struct CliRun {
   std::string out;  // stdout and stderr together
 };
 
-// Runs `shapediff <args>` through the shell.
-inline CliRun run_cli(const std::string& args) {
-  const std::string cmd = std::string(SHAPEDIFF_CLI) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
+// Runs a shell command line, stdout and stderr together.
+inline CliRun run_shell(const std::string& command) {
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
   if (!pipe) return {-1, "popen failed"};
   std::string out;
   std::array<char, 4096> buf{};
@@ -32,6 +31,9 @@ inline CliRun run_cli(const std::string& args) {
   const int status = pclose(pipe);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
+
+// Runs `shapediff <args>` through the shell.
+inline CliRun run_cli(const std::string& args) { return run_shell(std::string(SHAPEDIFF_CLI) + " " + args); }
 
 // An absent path under the test temp dir, private to this test process (ctest -j runs the
 // tests of one suite in parallel processes): <tmp>/shapediff_cli_<pid>_<name>.

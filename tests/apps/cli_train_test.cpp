@@ -114,17 +114,8 @@ TEST_F(CliTrain, TrainsTheTinyConfigInSeconds) {
   }
 }
 
-// A shell command's exit code and output (for several workers started side by side).
-CliRun run_shell(const std::string& cmd) {
-  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
-  if (!pipe) return {-1, "popen failed"};
-  std::string out;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+// Several workers started side by side in one shell line.
+const auto run_shell = shapediff::test::run_shell;
 
 std::vector<double> logged_loss_values(const fs::path& run_dir) {
   std::vector<double> v;
