@@ -10,23 +10,14 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include "shapes/camera_frame.h"
+
 namespace shapediff::shapes {
 namespace {
 
-using Vec = std::array<double, 3>;
-
-Vec sub(const Vec& a, const Vec& b) { return {a[0] - b[0], a[1] - b[1], a[2] - b[2]}; }
-Vec cross(const Vec& a, const Vec& b) {
-  return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
-}
-double dot(const Vec& a, const Vec& b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
-Vec normalized(const Vec& a, const char* what) {
-  const double n = std::sqrt(dot(a, a));
-  if (!(n > 1e-12) || !std::isfinite(n)) {
-    throw std::invalid_argument(std::string("orthographic camera: degenerate ") + what);
-  }
-  return {a[0] / n, a[1] / n, a[2] / n};
-}
+using camera_frame::dot;
+using camera_frame::sub;
+using Vec = camera_frame::Vec;
 
 // One triangle in pixel coordinates (x right, y down) with its depths, and the pixel rows and
 // columns whose centres its bounding box covers.
@@ -51,9 +42,7 @@ OrthographicCamera OrthographicCamera::looking_at(const Vec& position, const Vec
   c.height = height;
   c.half_width = half_width;
   c.position = position;
-  const Vec back = normalized(sub(position, target), "view direction (position == target)");
-  const Vec right = normalized(cross(up, back), "up vector (parallel to the view direction)");
-  c.rotation = {right, cross(back, right), back};
+  c.rotation = camera_frame::look_at(position, target, up, "orthographic camera");
   c.validate();
   return c;
 }
@@ -64,19 +53,10 @@ void OrthographicCamera::validate() const {
     err << "orthographic camera: image size " << width << "x" << height << " outside [1, 16384]";
   } else if (!(half_width > 0) || !std::isfinite(half_width)) {
     err << "orthographic camera: half_width must be > 0, got " << half_width;
-  } else {
-    for (int i = 0; i < 3 && err.str().empty(); ++i) {
-      if (!std::isfinite(position[i])) {
-        err << "orthographic camera: position is not finite";
-        break;
-      }
-      for (int j = 0; j < 3; ++j) {
-        if (std::abs(dot(rotation[i], rotation[j]) - (i == j ? 1.0 : 0.0)) > 1e-6) {
-          err << "orthographic camera: rotation is not orthonormal";
-          break;
-        }
-      }
-    }
+  } else if (!std::isfinite(position[0]) || !std::isfinite(position[1]) || !std::isfinite(position[2])) {
+    err << "orthographic camera: position is not finite";
+  } else if (!camera_frame::orthonormal(rotation)) {
+    err << "orthographic camera: rotation is not orthonormal";
   }
   if (!err.str().empty()) throw std::invalid_argument(err.str());
 }

@@ -8,24 +8,12 @@
 #include <torch/torch.h>
 
 #include "shapediff/config.h"
+#include "shapes/camera_frame.h"
 
 namespace shapediff::shapes {
 namespace {
 
-using Vec = std::array<double, 3>;
-
-Vec sub(const Vec& a, const Vec& b) { return {a[0] - b[0], a[1] - b[1], a[2] - b[2]}; }
-Vec cross(const Vec& a, const Vec& b) {
-  return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
-}
-double dot(const Vec& a, const Vec& b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
-Vec normalized(const Vec& a, const char* what) {
-  const double n = std::sqrt(dot(a, a));
-  if (!(n > 1e-12) || !std::isfinite(n)) {
-    throw std::invalid_argument(std::string("camera: degenerate ") + what);
-  }
-  return {a[0] / n, a[1] / n, a[2] / n};
-}
+using Vec = camera_frame::Vec;
 
 }  // namespace
 
@@ -43,10 +31,7 @@ PinholeCamera PinholeCamera::looking_at(const Vec& position, const Vec& target, 
   c.cx = 0.5 * static_cast<double>(width);
   c.cy = 0.5 * static_cast<double>(height);
   c.position = position;
-  const Vec back = normalized(sub(position, target), "view direction (position == target)");
-  const Vec right = normalized(cross(up, back), "up vector (parallel to the view direction)");
-  const Vec true_up = cross(back, right);
-  c.rotation = {right, true_up, back};
+  c.rotation = camera_frame::look_at(position, target, up, "camera");
   c.validate();
   return c;
 }
@@ -67,17 +52,10 @@ void PinholeCamera::validate() const {
     err << "camera: image size " << width << "x" << height << " outside [1, 16384]";
   } else if (!(fx > 0) || !(fy > 0) || !std::isfinite(fx) || !std::isfinite(fy)) {
     err << "camera: focal lengths must be > 0, got fx=" << fx << " fy=" << fy;
-  } else {
-    for (int i = 0; i < 3 && err.str().empty(); ++i) {
-      if (!std::isfinite(position[i])) err << "camera: position is not finite";
-      for (int j = 0; j < 3; ++j) {
-        const double d = dot(rotation[i], rotation[j]);
-        if (std::abs(d - (i == j ? 1.0 : 0.0)) > 1e-6) {
-          err << "camera: rotation is not orthonormal";
-          break;
-        }
-      }
-    }
+  } else if (!std::isfinite(position[0]) || !std::isfinite(position[1]) || !std::isfinite(position[2])) {
+    err << "camera: position is not finite";
+  } else if (!camera_frame::orthonormal(rotation)) {
+    err << "camera: rotation is not orthonormal";
   }
   if (!err.str().empty()) throw std::invalid_argument(err.str());
 }
