@@ -8,21 +8,13 @@
 #include <stdexcept>
 #include <string>
 
+#include "networks/cuda_launch.h"
 #include "networks/point_ops_backend.h"
 #include "networks/point_ops_kernels.h"
 
 namespace shapediff::networks::detail::cuda {
-namespace {
-
-void check_launch(cudaError_t err, const char* op) {
-  if (err != cudaSuccess) {
-    throw std::runtime_error(std::string(op) + ": CUDA kernel failed: " + cudaGetErrorString(err));
-  }
-}
-
-cudaStream_t current_stream() { return at::cuda::getCurrentCUDAStream().stream(); }
-
-}  // namespace
+using networks::cuda_launch::check_launch;
+using networks::cuda_launch::current_stream;
 
 torch::Tensor farthest_point_sample(const torch::Tensor& points, int64_t m) {
   const c10::cuda::CUDAGuard guard(points.device());

@@ -10,19 +10,8 @@ t0=$(date +%s)
 out=${OUT:-/tmp/gpu-out}
 mkdir -p "$out"
 build=build-gpu
-deps=/tmp/gpudeps
-mkdir -p "$deps"
-for f in .gpu/debs/*.deb; do dpkg -x "$f" "$deps"; done
-rm -f "$deps"/usr/lib/x86_64-linux-gnu/lib{z,png,png16}.a
-for c in "$deps"/lib/x86_64-linux-gnu/libz.so.1 /usr/lib/x86_64-linux-gnu/libz.so.1; do
-  [[ -e $c ]] && { ln -sf "$c" "$deps/usr/lib/x86_64-linux-gnu/libz.so"; break; }
-done
-export LD_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu:$deps/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
-export PATH=/usr/local/cuda/bin:$PATH
-torch_dir=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__))')
-gen=() keep_going=(-k)
-command -v ninja >/dev/null && { gen=(-G Ninja); keep_going=(-k 0); }
-cmake -S . -B "$build" "${gen[@]}" -DCMAKE_PREFIX_PATH="$torch_dir/share/cmake;$deps/usr" \
+source scripts/gpu_env.sh
+cmake -S . -B "$build" "${gen[@]}" -DCMAKE_PREFIX_PATH="$torch_prefix;$deps/usr" \
   -DCMAKE_CUDA_ARCHITECTURES=90 -DSHAPEDIFF_WITH_CGAL=OFF -DSHAPEDIFF_WITH_OPEN3D=OFF \
   -DCMAKE_BUILD_TYPE=Release -UZLIB_LIBRARY* -UPNG_LIBRARY* >"$out/configure.log" 2>&1 \
   || tail -20 "$out/configure.log"
@@ -37,6 +26,6 @@ timeout 60 "$build/benchmarks/sparse_conv_benchmark" --benchmark_filter=cuda --b
 timeout 40 "$build/benchmarks/sparse_kernel_map_benchmark" --benchmark_filter=cuda \
   --benchmark_min_time=0.2 >"$out/kernel_map_cuda.log" 2>&1
 echo "== $(nvidia-smi --query-gpu=name --format=csv,noheader), $(( $(date +%s) - t0 ))s"
-echo "== Gloo headers in PyTorch's LibTorch: $(ls -d "$torch_dir"/include/gloo 2>/dev/null || echo none)"
+echo "== Gloo headers in PyTorch's LibTorch: $(ls -d "$torch_prefix"/../../include/gloo 2>/dev/null || echo none)"
 grep -E '^\[ +(OK|FAILED|SKIPPED) +\]|Failure|PASSED' "$out/cuda_tests.log" | head -40
 grep -E 'cuda' "$out/sparse_conv_cuda.log" "$out/kernel_map_cuda.log" | cut -c1-170 | head -20

@@ -18,15 +18,7 @@ el() { echo $(( $(date +%s) - t0 )); }
 log() { echo "[$(el)s] $*" | tee -a "$out/session.log"; }
 
 # Dependencies and data, unpacked beside the tree (never into /).
-deps=/tmp/gpudeps
-mkdir -p "$deps"
-for f in .gpu/debs/*.deb; do dpkg -x "$f" "$deps"; done
-# Debian's libz.so points at an absolute /lib path; static archives are not built for PIC.
-rm -f "$deps"/usr/lib/x86_64-linux-gnu/lib{z,png,png16}.a
-for c in "$deps"/lib/x86_64-linux-gnu/libz.so.1 /usr/lib/x86_64-linux-gnu/libz.so.1; do
-  [[ -e $c ]] && { ln -sf "$c" "$deps/usr/lib/x86_64-linux-gnu/libz.so"; break; }
-done
-export LD_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu:$deps/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
+source scripts/gpu_env.sh
 data=/tmp/gpudata
 mkdir -p "$data" && cp .gpu/data/dataset.json "$data/"
 # The diffusion tests read the scheduler reference from ../shared at start-up.
@@ -38,12 +30,9 @@ unxz_one() {
 (for f in .gpu/data/*.xz; do unxz_one "$f" >"$data/$(basename "${f%.xz}")" & done; wait) &
 unpack_pid=$!
 
-prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
-export PATH=/usr/local/cuda/bin:$PATH
+prefix=$torch_prefix
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >"$out/gpu.txt" 2>&1
 log "gpu: $(cat "$out/gpu.txt"); torch prefix $prefix"
-gen=() keep_going=(-k)
-command -v ninja >/dev/null && { gen=(-G Ninja); keep_going=(-k 0); }
 cmake -S . -B "$build" "${gen[@]}" -DCMAKE_PREFIX_PATH="$prefix;$deps/usr" \
   -DCMAKE_CUDA_ARCHITECTURES=90 -DSHAPEDIFF_WITH_CGAL=OFF -DSHAPEDIFF_WITH_OPEN3D=OFF \
   -DCMAKE_BUILD_TYPE=Release -UZLIB_LIBRARY* -UPNG_LIBRARY* >"$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; }

@@ -7,21 +7,13 @@
 #include <stdexcept>
 #include <string>
 
+#include "networks/cuda_launch.h"
 #include "networks/sparse/sparse_backend.h"
 #include "networks/sparse/sparse_kernels.h"
 
 namespace shapediff::sparse::detail::cuda {
-namespace {
-
-void check_launch(cudaError_t err, const char* op) {
-  if (err != cudaSuccess) {
-    throw std::runtime_error(std::string(op) + ": CUDA kernel failed: " + cudaGetErrorString(err));
-  }
-}
-
-cudaStream_t current_stream() { return at::cuda::getCurrentCUDAStream().stream(); }
-
-}  // namespace
+using networks::cuda_launch::check_launch;
+using networks::cuda_launch::current_stream;
 
 int64_t hash_insert(const torch::Tensor& coords, const torch::Tensor& keys,
                     const torch::Tensor& values) {
