@@ -17,6 +17,7 @@
 #include "apps/progress.h"
 #include "diffusion/point_model.h"
 #include "diffusion/point_sampling.h"
+#include "io/image_folder.h"
 #include "io/json_file.h"
 #include "io/mesh_io.h"
 #include "io/npy.h"
@@ -120,14 +121,16 @@ int run_sample(const SampleCommandArgs& a) {
     throw std::invalid_argument(a.model + ": a completion model (it needs a partial scan): use shapediff complete");
   }
   const bool voxels = model.config.representation == diffusion::Representation::Voxels;
-  if (voxels) {
-    if (a.view) throw std::invalid_argument("--view shows point clouds; this is a voxel model");
-    if (a.points > 0) throw std::invalid_argument("--points applies to point models; this is a voxel model");
+  const bool images = model.config.representation == diffusion::Representation::Images;
+  if (voxels || images) {
+    const std::string kind = voxels ? "a voxel model" : "an image model";
+    if (a.view) throw std::invalid_argument("--view shows point clouds; this is " + kind);
+    if (a.points > 0) throw std::invalid_argument("--points applies to point models; this is " + kind);
     if (!a.mesh.empty()) {
-      throw std::invalid_argument("--mesh reconstructs point clouds; a voxel model's samples are meshed by "
-                                  "marching cubes anyway (shape_NNNN_mesh.ply)");
+      throw std::invalid_argument("--mesh reconstructs point clouds; this is " + kind +
+                                  (voxels ? " (its samples are meshed by marching cubes anyway)" : ""));
     }
-    if (a.trajectory > 0) throw std::invalid_argument("--trajectory is not available for voxel models yet");
+    if (a.trajectory > 0) throw std::invalid_argument("--trajectory is not available for " + kind + " yet");
   }
   diffusion::PointSampleOptions o;
   o.count = a.count;
@@ -136,7 +139,7 @@ int run_sample(const SampleCommandArgs& a) {
   o.sampler_options.use_karras_sigmas = a.karras;
   // Grids live in [-1, 1] (the truncated distance over its truncation): x0 estimates are clipped
   // there, as for images; point clouds are not.
-  if (voxels) o.sampler_options.clip_sample = true;
+  if (voxels || images) o.sampler_options.clip_sample = true;
   o.steps = a.steps;
   if (!a.class_name.empty()) o.label = model.class_label(a.class_name);
   o.guidance = a.guidance;
@@ -151,7 +154,10 @@ int run_sample(const SampleCommandArgs& a) {
   };
   // The sampling loop alone (model load, start-up and file writing excluded), synchronised on CUDA.
   const auto loop_start = std::chrono::steady_clock::now();
-  auto samples = voxels ? diffusion::sample_grids(model.grid_net, model.config.voxels.grid,
+  auto samples = images ? diffusion::sample_images(model.grid_net, model.config.images.size,
+                                                  model.config.images.channels, model.config.num_classes,
+                                                  model.config.schedule, o)
+                 : voxels ? diffusion::sample_grids(model.grid_net, model.config.voxels.grid,
                                                  model.config.num_classes, model.config.schedule, o)
                  : a.view ? sample_with_view(model, o, a)
                           : diffusion::sample_points(model.net, model.config.schedule, o);
@@ -171,6 +177,27 @@ int run_sample(const SampleCommandArgs& a) {
                          {"class", a.class_name.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.class_name)},
                          {"classes", model.config.classes},
                          {"frame", "dataset (" + shapes::to_string(model.config.dataset_normalization) + ")"}};
+  if (images) {
+    write_folder_atomically(a.out, [&](const fs::path& tmp) {
+      const int width = std::max<int>(4, static_cast<int>(std::to_string(a.count - 1).size()));
+      for (int64_t i = 0; i < a.count; ++i) {
+        std::ostringstream name;
+        name << "image_" << std::setw(width) << std::setfill('0') << i << ".png";
+        io::write_image_png((tmp / name.str()).string(), samples.points[i]);
+      }
+      const int64_t columns = std::min<int64_t>(8, a.count);
+      io::write_image_png((tmp / "samples.png").string(), io::contact_sheet(samples.points, columns));
+      io::write_npz((tmp / "samples.npz").string(), {{"images", samples.points}, {"labels", samples.labels}});
+      meta["representation"] = "images";
+      meta["size"] = model.config.images.size;
+      meta["channels"] = model.config.images.channels;
+      io::write_json((tmp / "samples.json").string(), meta);
+    });
+    std::cout << "sampled in " << sampling_seconds << " s; wrote " << a.count << " images of "
+              << model.config.images.size << "x" << model.config.images.size << " and samples.png to " << a.out
+              << "\n";
+    return 0;
+  }
   if (voxels) {
     int64_t meshes = 0;
     write_folder_atomically(a.out, [&](const fs::path& tmp) {

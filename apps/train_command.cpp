@@ -196,9 +196,11 @@ int run_train(const TrainArgs& a) {
     if (!a.representation.empty()) {
       auto& m = o.config->model;
       const auto r = diffusion::parse_representation(a.representation);
-      if (r == diffusion::Representation::Voxels && m.representation != r) {
+      if (r != diffusion::Representation::Points && m.representation == diffusion::Representation::Points) {
         // The config's preset names a PVCNN; the U-Net preset of the same name takes its place.
-        m.voxels.unet = networks::parse_unet_preset(networks::to_string(m.preset));
+        const auto unet = networks::parse_unet_preset(networks::to_string(m.preset));
+        m.voxels.unet = unet;
+        m.images.unet = unet;
       }
       m.representation = r;
     }
@@ -295,8 +297,9 @@ void add_train_command(CLI::App& app, Action& action) {
                   "label dropout, data order)")
       ->each([args](const std::string&) { args->seed_given = true; });
   cmd->add_option("--representation", args->representation,
-                  "points (PVCNN on point clouds) or voxels (3D U-Net on truncated signed-distance "
-                  "grids, model.grid cells a side), overriding model.representation");
+                  "points (PVCNN on point clouds), voxels (3D U-Net on truncated signed-distance "
+                  "grids, model.grid cells a side) or images (2D U-Net; --data is a folder of PNGs), "
+                  "overriding model.representation");
   cmd->add_option("--init-from", args->init_from,
                   "Start a new run from a model file's weights (e.g. a shipped model, to train it "
                   "further); it must match the config's architecture, task and classes");

@@ -55,14 +55,22 @@ std::string to_string(PointTask task) {
 Representation parse_representation(const std::string& name) {
   if (name == "points") return Representation::Points;
   if (name == "voxels") return Representation::Voxels;
-  throw std::invalid_argument("unknown representation '" + name + "' (choose from: points, voxels)");
+  if (name == "images") return Representation::Images;
+  throw std::invalid_argument("unknown representation '" + name + "' (choose from: points, voxels, images)");
 }
 
 std::string to_string(Representation representation) {
-  return representation == Representation::Voxels ? "voxels" : "points";
+  switch (representation) {
+    case Representation::Voxels: return "voxels";
+    case Representation::Images: return "images";
+    default: return "points";
+  }
 }
 
 networks::UNetOptions PointModelConfig::grid_network() const {
+  if (representation == Representation::Images) {
+    return networks::unet_preset(images.unet, 2, num_classes).in_channels(images.channels).out_channels(images.channels);
+  }
   return networks::unet_preset(voxels.unet, 3, num_classes);
 }
 
@@ -102,6 +110,17 @@ void PointModelConfig::validate(const std::string& context) const {
     fail(std::string("model: ") + e.what());
   }
   normalization.validate(context + ": normalization.model");
+  if (representation == Representation::Images) {
+    if (task != PointTask::Generation) fail("image models are generation models (task " + to_string(task) + ")");
+    const int64_t multiple = int64_t{1} << (grid_network().channel_mult().size() - 1);
+    if (images.size < 8 || images.size % multiple != 0) {
+      fail("images.size must be >= 8 and divisible by " + std::to_string(multiple) + ", got " +
+           std::to_string(images.size));
+    }
+    if (images.channels != 1 && images.channels != 3) {
+      fail("images.channels must be 1 or 3, got " + std::to_string(images.channels));
+    }
+  }
   if (representation == Representation::Voxels) {
     if (task != PointTask::Generation) fail("voxel models are generation models (task " + to_string(task) + ")");
     const auto g = grid_network();
@@ -138,6 +157,10 @@ nlohmann::json PointModelConfig::to_json() const {
   if (representation == Representation::Voxels) {
     out["voxels"] = {{"grid", voxels.grid}, {"truncation", voxels.truncation},
                      {"unet", networks::to_string(voxels.unet)}};
+  }
+  if (representation == Representation::Images) {
+    out["images"] = {{"size", images.size}, {"channels", images.channels},
+                     {"unet", networks::to_string(images.unet)}};
   }
   return out;
 }
@@ -199,6 +222,18 @@ PointModelConfig PointModelConfig::from_json(const nlohmann::json& json, const s
     }
     vox.finish();
   }
+  if (root.has("images")) {
+    c.representation = Representation::Images;
+    auto img = root.object("images");
+    c.images.size = img.require<int64_t>("size");
+    c.images.channels = img.require<int64_t>("channels");
+    try {
+      c.images.unet = networks::parse_unet_preset(img.require<std::string>("unet"));
+    } catch (const std::invalid_argument& e) {
+      img.reject("unet", e.what());
+    }
+    img.finish();
+  }
   root.finish();
   c.validate(context);
   return c;
@@ -207,6 +242,17 @@ PointModelConfig PointModelConfig::from_json(const nlohmann::json& json, const s
 std::optional<std::string> config_difference(const PointModelConfig& a, const PointModelConfig& b) {
   if (a.representation != b.representation) {
     return "representation " + to_string(a.representation) + " vs " + to_string(b.representation);
+  }
+  if (a.representation == Representation::Images) {
+    if (a.images.size != b.images.size) {
+      return "images.size " + std::to_string(a.images.size) + " vs " + std::to_string(b.images.size);
+    }
+    if (a.images.channels != b.images.channels) {
+      return "images.channels " + std::to_string(a.images.channels) + " vs " + std::to_string(b.images.channels);
+    }
+    if (a.images.unet != b.images.unet) {
+      return "images.unet " + networks::to_string(a.images.unet) + " vs " + networks::to_string(b.images.unet);
+    }
   }
   if (a.representation == Representation::Voxels) {
     if (a.voxels.grid != b.voxels.grid) {
@@ -284,7 +330,7 @@ PointModel make_point_model(const PointModelConfig& config) {
   config.validate();
   PointModel m;
   m.config = config;
-  if (config.representation == Representation::Voxels) {
+  if (config.representation != Representation::Points) {
     m.grid_net = networks::UNet(config.grid_network());
   } else {
     m.net = networks::PVCNN(config.network());
@@ -334,7 +380,7 @@ PointModel load_point_model(const std::string& path, torch::Device device) {
   }
   PointModel model;
   model.config = PointModelConfig::from_json(config_json, file);
-  if (model.config.representation == Representation::Voxels) {
+  if (model.config.representation != Representation::Points) {
     model.grid_net = build_network_preserving_rng<networks::UNet>(model.config.grid_network());
   } else {
     model.net = build_network_preserving_rng<networks::PVCNN>(model.config.network());

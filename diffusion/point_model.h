@@ -77,9 +77,17 @@ PointTask parse_point_task(const std::string& name);  // generation, completion
 std::string to_string(PointTask task);
 
 // What the model generates: point clouds (PVCNN) or truncated signed-distance grids (UNet).
-enum class Representation { Points, Voxels };
-Representation parse_representation(const std::string& name);  // points, voxels
+enum class Representation { Points, Voxels, Images };
+Representation parse_representation(const std::string& name);  // points, voxels, images
 std::string to_string(Representation representation);
+
+// Images (issue 9): a 2D U-Net on [B, C, S, S] images in [-1, 1], trained on a folder of PNGs
+// (io/image_folder.h; subfolders are the classes).
+struct ImageSettings {
+  int64_t size = 32;     // pixels a side; divisible by the U-Net's 2^(levels - 1)
+  int64_t channels = 1;  // 1 (gray) or 3 (RGB)
+  networks::UNetPreset unet = networks::UNetPreset::Small;
+};
 
 struct VoxelSettings {
   int64_t grid = 32;        // cells a side; divisible by the U-Net's 2^(levels - 1)
@@ -100,10 +108,11 @@ struct PointModelConfig {
   shapes::Normalization normalization;  // stored frame -> model frame
   Representation representation = Representation::Points;
   VoxelSettings voxels;  // representation voxels only
+  ImageSettings images;  // representation images only
 
   // The network this config builds (preset + num_classes + overrides).
   networks::PVCNNConfig network() const;
-  // The voxel model's U-Net (1 channel in and out).
+  // The U-Net of a voxel model (3D, 1 channel) or an image model (2D, images.channels).
   networks::UNetOptions grid_network() const;
   // Throws std::invalid_argument "<context>: <field> ..." (classes.size() must equal
   // num_classes when conditional, points >= 1, a valid schedule and network, ...).
@@ -121,7 +130,7 @@ std::optional<std::string> config_difference(const PointModelConfig& a, const Po
 struct PointModel {
   PointModelConfig config;
   networks::PVCNN net{nullptr};      // representation points
-  networks::UNet grid_net{nullptr};  // representation voxels
+  networks::UNet grid_net{nullptr};  // representations voxels and images
 
   // The denoiser of either representation (for weights, devices, modes).
   torch::nn::Module& module();

@@ -153,4 +153,15 @@ PointSamples sample_grids(networks::UNet& net, int64_t grid, int64_t num_classes
       num_classes, {1, grid, grid, grid}, schedule, options);
 }
 
+PointSamples sample_images(networks::UNet& net, int64_t size, int64_t channels, int64_t num_classes,
+                           const ScheduleConfig& schedule, const PointSampleOptions& options) {
+  if (size < 1 || channels < 1) {
+    throw std::invalid_argument("image size " + std::to_string(size) + ", channels " + std::to_string(channels) +
+                                " (both must be >= 1)");
+  }
+  return sample_with(
+      *net, [&](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& l) { return net->forward(x, t, l); },
+      num_classes, {channels, size, size}, schedule, options);
+}
+
 }  // namespace shapediff::diffusion

@@ -71,4 +71,8 @@ PointSamples sample_points(networks::PVCNN& net, const ScheduleConfig& schedule,
 PointSamples sample_grids(networks::UNet& net, int64_t grid, int64_t num_classes,
                           const ScheduleConfig& schedule, const PointSampleOptions& options);
 
+// An image model's images [K, C, S, S] in [-1, 1] (`points` holds them), the same loop again.
+PointSamples sample_images(networks::UNet& net, int64_t size, int64_t channels, int64_t num_classes,
+                           const ScheduleConfig& schedule, const PointSampleOptions& options);
+
 }  // namespace shapediff::diffusion

@@ -24,6 +24,7 @@
 #include "diffusion/training_loss.h"
 #include "diffusion/training_run.h"
 #include "io/atomic_file.h"
+#include "io/image_folder.h"
 #include "io/json_file.h"
 #include "io/line_plot.h"
 #include "io/module_archive.h"
@@ -132,14 +133,21 @@ struct LoaderPosition {
 // the loader stream and the epoch), so a saved position is restored by skipping at most one
 // epoch's batches. Each epoch's short last batch is dropped when the split holds at least one
 // full batch, so that every step sees batch_size shapes.
-class EpochBatches {
+class BatchStream {
+ public:
+  virtual ~BatchStream() = default;
+  virtual io::ShapeBatch next() = 0;
+  virtual LoaderPosition position() const = 0;
+};
+
+class EpochBatches : public BatchStream {
  public:
   EpochBatches(std::shared_ptr<const io::ShardSource> source, const PointTrainingConfig& config,
                uint64_t seed, LoaderPosition start)
       : source_(std::move(source)), config_(config), seed_(seed), position_(start),
         skip_(start.batch) {}
 
-  io::ShapeBatch next() {
+  io::ShapeBatch next() override {
     for (int attempt = 0; attempt < 2; ++attempt) {
       if (!loader_) open();
       if (auto batch = loader_->next()) {
@@ -152,7 +160,7 @@ class EpochBatches {
     }
     throw std::runtime_error("the training split yields no batches");
   }
-  LoaderPosition position() const { return position_; }
+  LoaderPosition position() const override { return position_; }
 
  private:
   void open() {
@@ -175,6 +183,51 @@ class EpochBatches {
   LoaderPosition position_;
   int64_t skip_;
   std::unique_ptr<io::ShapeLoader> loader_;
+};
+
+// Image runs: the folder's images in a seeded order per epoch (the loader stream and the epoch),
+// handed out as ShapeBatch with `points` holding the images [B, C, H, W] and `ids` the files.
+// The same position rules as EpochBatches.
+class ImageBatches : public BatchStream {
+ public:
+  ImageBatches(const io::ImageFolder& data, int64_t batch_size, uint64_t seed, LoaderPosition start)
+      : data_(data), batch_size_(batch_size), seed_(seed), position_(start) {
+    // A checkpoint taken at the end of an epoch holds batch == batches_per_epoch().
+    if (position_.batch > batches_per_epoch()) {
+      throw std::runtime_error("loader position beyond the end of an epoch");
+    }
+  }
+
+  io::ShapeBatch next() override {
+    if (position_.batch >= batches_per_epoch()) {
+      ++position_.epoch;
+      position_.batch = 0;
+    }
+    auto gen = at::detail::createCPUGenerator(splitmix64(seed_ + static_cast<uint64_t>(position_.epoch)));
+    const int64_t n = data_.images.size(0);
+    const auto order = torch::randperm(n, gen, torch::kLong);
+    const int64_t start = position_.batch * batch_size_;
+    const auto rows = order.slice(0, start, std::min(n, start + batch_size_));
+    io::ShapeBatch b;
+    b.points = data_.images.index_select(0, rows);
+    b.labels = data_.labels.index_select(0, rows);
+    for (int64_t i = 0; i < rows.size(0); ++i) b.ids.push_back(data_.files[static_cast<size_t>(rows[i].item<int64_t>())]);
+    b.epoch = position_.epoch;
+    ++position_.batch;
+    return b;
+  }
+  LoaderPosition position() const override { return position_; }
+
+ private:
+  // A short last batch is dropped when the folder holds at least one full batch.
+  int64_t batches_per_epoch() const {
+    const int64_t n = data_.images.size(0);
+    return n >= batch_size_ ? n / batch_size_ : 1;
+  }
+  const io::ImageFolder& data_;
+  int64_t batch_size_;
+  uint64_t seed_;
+  LoaderPosition position_;
 };
 
 struct LogPoint {
@@ -269,7 +322,23 @@ class PointTrainer {
     autocast_ = device_.is_cuda() && config_.training.precision == TrainingPrecision::BFloat16;
   }
 
+  bool image_run() const { return config_.model.representation == Representation::Images; }
+  int64_t shape_count() const { return image_run() ? image_data_.images.size(0) : source_->count(); }
+
+  std::unique_ptr<BatchStream> make_batches(LoaderPosition position) const {
+    const auto seed = stream_seed(config_.training.seed, Stream::Loader);
+    if (image_run()) return std::make_unique<ImageBatches>(image_data_, config_.training.batch_size, seed, position);
+    return std::make_unique<EpochBatches>(source_, config_, seed, position);
+  }
+
   void open_data() {
+    if (image_run()) {
+      io::ImageFolderOptions o;
+      o.channels = config_.model.images.channels;
+      o.height = o.width = config_.model.images.size;
+      image_data_ = io::read_image_folder(options_.data_dir, o);
+      return;
+    }
     source_ = std::make_shared<io::ShardSource>(options_.data_dir, config_.data.split);
     const auto& info = source_->info();
     if (info.points != config_.data.points) {
@@ -285,7 +354,7 @@ class PointTrainer {
   // PVD's normalization: per-axis mean and pooled standard deviation of every training point.
   shapes::Normalization measure_normalization() const {
     if (config_.data.normalization == DataNormalization::None) return {};
-    if (config_.model.representation == Representation::Voxels) return {};  // the grid is the frame
+    if (config_.model.representation != Representation::Points) return {};  // the grid is the frame
     shapes::DatasetStatistics stats;
     const auto& info = source_->info();
     for (const auto& shard : info.splits.at(config_.data.split).shards) {
@@ -297,6 +366,16 @@ class PointTrainer {
   }
 
   void build_model_config() {
+    if (image_run()) {
+      const auto& cats = image_data_.categories;
+      model_config_.num_classes = config_.model.conditional ? static_cast<int64_t>(cats.size()) : 0;
+      model_config_.classes = config_.model.conditional ? cats : std::vector<std::string>{};
+      model_config_.schedule = config_.schedule;
+      model_config_.points = config_.data.points;
+      model_config_.representation = Representation::Images;
+      model_config_.images = config_.model.images;
+      return;
+    }
     const auto& info = source_->info();
     model_config_.preset = config_.model.preset;
     model_config_.num_classes = config_.model.conditional ? static_cast<int64_t>(info.categories.size()) : 0;
@@ -399,8 +478,7 @@ class PointTrainer {
     }
     build_networks();
     if (!options_.init_from.empty()) init_weights_from(options_.init_from);
-    batches_ = std::make_unique<EpochBatches>(
-        source_, config_, stream_seed(config_.training.seed, Stream::Loader), LoaderPosition{});
+    batches_ = make_batches(LoaderPosition{});
   }
 
   void init_weights_from(const std::string& path) {
@@ -489,16 +567,15 @@ class PointTrainer {
       }
       step_ = state.at("step").get<int64_t>();
       // Checkpoints of the first runs did not record the split's size.
-      const auto shapes = state.value("shapes", source_->count());
-      if (shapes != source_->count()) {
+      const auto shapes = state.value("shapes", shape_count());
+      if (shapes != shape_count()) {
         throw std::invalid_argument(options_.data_dir + ": split '" + config_.data.split + "' has " +
-                                    std::to_string(source_->count()) + " shapes but the run was trained on " +
+                                    std::to_string(shape_count()) + " shapes but the run was trained on " +
                                     std::to_string(shapes));
       }
       elapsed_before_ = state.at("elapsed_seconds").get<double>();
       LoaderPosition position{state.at("epoch").get<int64_t>(), state.at("batch").get<int64_t>()};
-      batches_ = std::make_unique<EpochBatches>(
-          source_, config_, stream_seed(config_.training.seed, Stream::Loader), position);
+      batches_ = make_batches(position);
     } catch (const nlohmann::json::exception& e) {
       throw std::invalid_argument(path + ": damaged training state (" + std::string(e.what()) + ")");
     } catch (const c10::Error& e) {
@@ -598,7 +675,9 @@ class PointTrainer {
           shape_points = targets;
         }
         torch::Tensor x0;
-        if (model_config_.representation == Representation::Voxels) {
+        if (model_config_.representation == Representation::Images) {
+          x0 = batch.points.to(device_, torch::kFloat32);  // images in [-1, 1]
+        } else if (model_config_.representation == Representation::Voxels) {
           std::vector<torch::Tensor> grids;
           for (int64_t i = 0; i < batch.size(); ++i) {
             grids.push_back(voxel_grid(batch.ids[static_cast<size_t>(i)], batch.points[i], batch.normals[i]));
@@ -753,7 +832,7 @@ class PointTrainer {
     const auto position = batches_->position();
     io::write_archive_string(archive, "state",
                              nlohmann::json{{"step", step_},
-                                            {"shapes", source_->count()},
+                                            {"shapes", shape_count()},
                                             {"epoch", position.epoch},
                                             {"batch", position.batch},
                                             {"elapsed_seconds", elapsed_seconds}}
@@ -820,7 +899,8 @@ class PointTrainer {
   torch::Device device_{torch::kCPU};
   bool autocast_ = false;
   std::shared_ptr<io::ShardSource> source_;
-  std::unique_ptr<EpochBatches> batches_;
+  std::unique_ptr<BatchStream> batches_;
+  io::ImageFolder image_data_;  // image runs
   // The trained network and its EMA, of either representation (their configs are unused:
   // model_config_ is the run's).
   PointModel net_, ema_;

@@ -112,8 +112,9 @@ void PointTrainingConfig::validate(const std::string& context) const {
   if (model.task == PointTask::Generation && model.known_points != 0) {
     fail("model.known_points", "0 for task generation", std::to_string(model.known_points));
   }
-  if (model.representation == Representation::Voxels && model.task != PointTask::Generation) {
-    fail("model.task", "generation for voxel models", "\"" + to_string(model.task) + "\"");
+  if (model.representation != Representation::Points && model.task != PointTask::Generation) {
+    fail("model.task", "generation for " + to_string(model.representation) + " models",
+         "\"" + to_string(model.task) + "\"");
   }
   if (data.split.empty()) fail("data.split", "a split name", "\"\"");
   if (data.workers < 0 || data.workers > 64) fail("data.workers", "in [0, 64]", std::to_string(data.workers));
@@ -126,7 +127,8 @@ void PointTrainingConfig::validate(const std::string& context) const {
   PointModelConfig m;
   m.representation = model.representation;
   m.voxels = model.voxels;
-  if (model.representation == Representation::Voxels) {
+  m.images = model.images;
+  if (model.representation != Representation::Points) {
     try {
       m.validate("model");
     } catch (const std::invalid_argument& e) {
@@ -149,6 +151,12 @@ nlohmann::json PointTrainingConfig::to_json() const {
     m["preset"] = networks::to_string(model.voxels.unet);
     m["grid"] = model.voxels.grid;
     m["truncation"] = model.voxels.truncation;
+  }
+  if (model.representation == Representation::Images) {
+    m["representation"] = to_string(model.representation);
+    m["preset"] = networks::to_string(model.images.unet);
+    m["size"] = model.images.size;
+    m["channels"] = model.images.channels;
   }
   if (model.task == PointTask::Completion) {
     m["task"] = to_string(model.task);
@@ -205,6 +213,8 @@ PointTrainingConfig PointTrainingConfig::from_json(const nlohmann::json& json, c
   try {
     if (c.model.representation == Representation::Voxels) {
       c.model.voxels.unet = networks::parse_unet_preset(m.require<std::string>("preset"));
+    } else if (c.model.representation == Representation::Images) {
+      c.model.images.unet = networks::parse_unet_preset(m.require<std::string>("preset"));
     } else {
       c.model.preset = networks::parse_pvcnn_preset(m.require<std::string>("preset"));
     }
@@ -214,6 +224,10 @@ PointTrainingConfig PointTrainingConfig::from_json(const nlohmann::json& json, c
   if (c.model.representation == Representation::Voxels) {
     c.model.voxels.grid = m.get<int64_t>("grid", c.model.voxels.grid);
     c.model.voxels.truncation = m.get<double>("truncation", c.model.voxels.truncation);
+  }
+  if (c.model.representation == Representation::Images) {
+    c.model.images.size = m.get<int64_t>("size", c.model.images.size);
+    c.model.images.channels = m.get<int64_t>("channels", c.model.images.channels);
   }
   c.model.conditional = m.get<bool>("conditional", c.model.conditional);
   try {
@@ -265,8 +279,10 @@ PointTrainingConfig PointTrainingConfig::from_json(const nlohmann::json& json, c
   tr.device = t.get<std::string>("device", tr.device);
   t.finish();
 
-  auto d = root.object("data");
-  c.data.points = d.require<int64_t>("points");
+  auto d = root.object("data", /*optional=*/true);
+  // Image runs read pixels, not points: data.points is optional for them.
+  c.data.points = c.model.representation == Representation::Images ? d.get<int64_t>("points", c.data.points)
+                                                                    : d.require<int64_t>("points");
   c.data.split = d.get<std::string>("split", c.data.split);
   c.data.normalization = parse_choice(d, "normalization", c.data.normalization, kNormalizations);
   c.data.workers = d.get<int64_t>("workers", c.data.workers);

@@ -58,8 +58,11 @@ struct PointTrainingConfig {
     PVCNNOverrides overrides;
     // voxels: the U-Net denoises truncated signed-distance grids (JSON "representation":
     // "voxels", "preset": a U-Net preset tiny/small/base, "grid", "truncation").
+    // images: the 2D U-Net on a folder of PNGs ("representation": "images", "preset": a U-Net
+    // preset, "size", "channels"); data.points is unused then.
     Representation representation = Representation::Points;
     VoxelSettings voxels;
+    ImageSettings images;
     // The known points a completion run uses (known_points, or points / 4 when 0).
     int64_t known_points_for(int64_t points) const { return known_points > 0 ? known_points : points / 4; }
   } model;

@@ -207,6 +207,37 @@ TEST_F(CliTrain, VoxelModelsTrainAndSampleGridsAndMeshes) {
   EXPECT_FALSE(fs::exists(scratch("voxel_bad")));
 }
 
+TEST_F(CliTrain, ImageModelsTrainOnAPngFolderResumeAndSample) {
+  const auto renders = scratch("renders");
+  auto r = run("image-data --out " + renders.string() + " --families chair,mug --per-family 4 --views 1 --size 16");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const std::string image_config = std::string(SHAPEDIFF_SOURCE_DIR) + "/configs/images-tiny.json";
+  const auto out = scratch("images");
+  // The config is for 32x32 images: the folder's 16x16 ones are refused, naming the file.
+  r = run("train --config " + image_config + " --data " + renders.string() + " --out " + out.string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("16"), std::string::npos) << r.out;
+  std::ofstream(scratch_path("images16.json")) << R"({"model": {"representation": "images", "preset": "tiny",
+      "size": 16, "channels": 1}, "training": {"steps": 4, "batch_size": 4, "checkpoint_every": 2,
+      "log_every": 1}})";
+  r = run("train --config " + scratch_path("images16.json") + " --data " + renders.string() + " --out " +
+          out.string() + " --threads 1 --steps 2");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run("train --data " + renders.string() + " --out " + out.string() + " --threads 1 --resume --steps 4");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(logged_steps(out), (std::vector<int64_t>{1, 2, 3, 4}));
+  const auto samples = scratch("image_samples");
+  r = run("sample --model " + out.string() + " --count 3 --steps 4 --class mug --threads 1 --out " +
+          samples.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (const char* f : {"image_0000.png", "image_0002.png", "samples.png", "samples.npz", "samples.json"}) {
+    EXPECT_TRUE(fs::exists(samples / f)) << f;
+  }
+  r = run("sample --model " + out.string() + " --count 1 --class sofa --out " + scratch("image_bad").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("chair, mug"), std::string::npos) << r.out;
+}
+
 TEST_F(CliTrain, KilledRunResumesFromItsLastCheckpoint) {
   const auto out = scratch("killed");
   // Paths carry this process's id: compute them before forking.

@@ -245,5 +245,37 @@ TEST(PointModelConfig, VoxelSettingsAreCheckedAndNamed) {
   EXPECT_NE(message_of([&] { PointModelConfig::from_json(bad, "m.pt"); }).find("unet"), std::string::npos);
 }
 
+TEST(PointModelConfig, ImageSettingsRoundTripAndAreChecked) {
+  PointModelConfig c;
+  c.representation = Representation::Images;
+  c.images.size = 16;
+  c.images.channels = 3;
+  c.images.unet = networks::UNetPreset::Tiny;
+  c.num_classes = 2;
+  c.classes = {"chair", "mug"};
+  const auto json = c.to_json();
+  EXPECT_EQ(json.at("images").at("channels"), 3);
+  const auto back = PointModelConfig::from_json(json, "t");
+  EXPECT_EQ(back.representation, Representation::Images);
+  EXPECT_FALSE(config_difference(back, c));
+  EXPECT_EQ(back.grid_network().dims(), 2);
+  EXPECT_EQ(back.grid_network().in_channels(), 3);
+  auto other = c;
+  other.images.channels = 1;
+  EXPECT_EQ(config_difference(c, other).value_or(""), "images.channels 3 vs 1");
+  other = c;
+  other.images.size = 15;
+  EXPECT_NE(message_of([&] { other.validate(); }).find("images.size must be >= 8 and divisible by 2"),
+            std::string::npos);
+  other = c;
+  other.images.channels = 2;
+  EXPECT_NE(message_of([&] { other.validate(); }).find("images.channels must be 1 or 3"), std::string::npos);
+  auto model = make_point_model(c);
+  ASSERT_TRUE(model.grid_net);
+  torch::NoGradGuard no_grad;
+  EXPECT_EQ(model.grid_net->forward(torch::randn({2, 3, 16, 16}), torch::tensor({1, 2})).sizes(),
+            torch::IntArrayRef({2, 3, 16, 16}));
+}
+
 }  // namespace
 }  // namespace shapediff::diffusion

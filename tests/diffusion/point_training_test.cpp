@@ -20,6 +20,7 @@
 #include "diffusion/training_run.h"
 #include "io/module_archive.h"
 #include "io/png.h"
+#include "io/image_folder.h"
 #include "io/shape_dataset.h"
 
 namespace shapediff::diffusion {
@@ -435,6 +436,40 @@ TEST_F(PointTrainingTest, VoxelModelsTrainOnSignedDistanceGridsAndResumeExactly)
   auto no_normals = voxel_options("vox_bad");
   no_normals.data_dir = data_;
   EXPECT_NE(message_of([&] { train_point_model(no_normals); }).find("has no normals"), std::string::npos);
+}
+
+TEST_F(PointTrainingTest, ImageModelsTrainOnAPngFolderAndResumeExactlyAtAnEpochsEnd) {
+  // 8 gray 16x16 images in two classes; batch 4, so step 2 ends an epoch.
+  const auto folder = tmp_.path("images");
+  torch::manual_seed(21);
+  const auto images = torch::rand({8, 1, 16, 16}) * 2 - 1;
+  std::vector<std::string> files;
+  for (int i = 0; i < 8; ++i) files.push_back((i < 4 ? "a/" : "b/") + std::to_string(i));
+  io::write_image_folder(folder, images, files);
+  auto image_options = [&](const std::string& run) {
+    auto o = options(run);
+    o.data_dir = folder;
+    o.config->model.representation = Representation::Images;
+    o.config->model.images.size = 16;
+    o.config->model.images.channels = 1;
+    o.config->model.images.unet = networks::UNetPreset::Tiny;
+    o.config->training.grad_accumulation = 1;
+    o.config->training.steps = 5;
+    return o;
+  };
+  const auto whole = train_point_model(image_options("img_whole"));
+  ASSERT_TRUE(whole.completed);
+  const auto model = load_point_model(whole.model_path);
+  EXPECT_EQ(model.config.representation, Representation::Images);
+  EXPECT_EQ(model.config.classes, (std::vector<std::string>{"a", "b"}));
+  auto first = image_options("img_split");
+  first.on_step = [](const TrainingProgress& p) { return p.step < 2; };
+  train_point_model(first);
+  auto second = image_options("img_split");
+  second.resume = true;
+  second.config.reset();
+  ASSERT_TRUE(train_point_model(second).completed);
+  EXPECT_EQ(logged_losses(tmp_.path("img_whole")), logged_losses(tmp_.path("img_split")));
 }
 
 TEST_F(PointTrainingTest, CompletionTaskTrainsOnScansAndResumesExactly) {
