@@ -33,5 +33,6 @@ void add_eval_command(CLI::App& app, Action& action);
 void add_view_command(CLI::App& app, Action& action);  // `shapediff view TRAJECTORY|FILE... [--headless --out DIR]`
 void add_reconstruct_command(CLI::App& app, Action& action);  // `shapediff reconstruct --input X --method M --out MESH`
 void add_image_data_command(CLI::App& app, Action& action);  // `shapediff image-data --out DIR [--families F] [--per-family N] [--views V] [--size S]`
+void add_image_command(CLI::App& app, Action& action);  // `shapediff image inpaint|edit --model M --input IMG.png ...`
 
 }  // namespace shapediff::apps

@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
   shapediff::apps::add_view_command(app, action);
   shapediff::apps::add_reconstruct_command(app, action);
   shapediff::apps::add_image_data_command(app, action);
+  shapediff::apps::add_image_command(app, action);
 
   try {
     app.parse(argc, argv);

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <chrono>
@@ -236,6 +237,40 @@ TEST_F(CliTrain, ImageModelsTrainOnAPngFolderResumeAndSample) {
   r = run("sample --model " + out.string() + " --count 1 --class sofa --out " + scratch("image_bad").string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("chair, mug"), std::string::npos) << r.out;
+
+  // Inpainting and editing with the same model: a render as the image, another render's
+  // silhouette (bright surface) as the known-pixel mask.
+  std::vector<fs::path> pngs;
+  for (const auto& e : fs::recursive_directory_iterator(renders)) {
+    if (e.path().extension() == ".png") pngs.push_back(e.path());
+  }
+  ASSERT_GE(pngs.size(), 2u);
+  std::sort(pngs.begin(), pngs.end());
+  const auto inpainted = scratch("inpainted");
+  r = run("image inpaint --model " + out.string() + " --input " + pngs[0].string() + " --mask " + pngs[1].string() +
+          " --steps 4 --threads 1 --out " + inpainted.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(fs::exists(inpainted / "inpainted.png"));
+  EXPECT_TRUE(fs::exists(inpainted / "before_after.png"));
+  const auto edited = scratch("edited");
+  r = run("image edit --model " + out.string() + " --input " + pngs[0].string() + " --strength 0.5 --steps 4"
+          " --threads 1 --out " + edited.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(fs::exists(edited / "edited.png"));
+  // Bad input: an image of another size, a voxel model, an unknown strategy, a bad strength.
+  const auto bad = scratch("image_bad2");
+  r = run("image edit --model " + out.string() + " --input " + std::string(SHAPEDIFF_SOURCE_DIR) +
+          "/docs/images/demo_car.png --out " + bad.string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("the model draws 16x16"), std::string::npos) << r.out;
+  r = run("image inpaint --model " + out.string() + " --input " + pngs[0].string() + " --mask " +
+          pngs[1].string() + " --strategy nope --out " + bad.string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("unknown completion strategy 'nope'"), std::string::npos) << r.out;
+  r = run("image edit --model " + out.string() + " --input " + pngs[0].string() + " --strength 0 --out " +
+          bad.string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_FALSE(fs::exists(bad));
 }
 
 TEST_F(CliTrain, KilledRunResumesFromItsLastCheckpoint) {
