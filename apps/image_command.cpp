@@ -1,6 +1,8 @@
-// `shapediff image inpaint|edit`: an image model (train --representation images) fills the
-// unknown pixels of an image (the completion strategies of diffusion/completion.h, the same
-// code that completes 3D scans) or redraws a whole image from a noised copy (SDEdit).
+// `shapediff image inpaint|edit|upscale`: an image model (train --representation images) fills
+// the unknown pixels of an image (the completion strategies of diffusion/completion.h, the same
+// code that completes 3D scans), redraws a whole image from a noised copy (SDEdit), or draws a
+// high-resolution image whose downsampled version is the given small one (ILVR-style
+// replacement of the low frequencies, with any image model: no model trained for upscaling).
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -36,17 +38,22 @@ struct ImageArgs {
   uint64_t seed = 0;
   int64_t threads = 2;
   bool overwrite = false;
+  int64_t factor = 4;     // upscale
 };
 
-// One PNG as [1, C, S, S] in [-1, 1] with the model's channels and size.
-torch::Tensor read_model_image(const std::string& path, const diffusion::PointModel& model, const char* what) {
+enum class ImageJob { Inpaint, Edit, Upscale };
+
+// One PNG as [1, C, S, S] in [-1, 1] with the model's channels and `size` pixels a side.
+torch::Tensor read_model_image(const std::string& path, const diffusion::PointModel& model, const char* what,
+                               int64_t size) {
   if (!fs::is_regular_file(path)) throw std::invalid_argument(std::string(what) + " " + path + ": no such file");
   const auto png = io::read_png(path);  // [H, W, C] uint8
   const auto& s = model.config.images;
-  if (png.size(0) != s.size || png.size(1) != s.size) {
+  if (png.size(0) != size || png.size(1) != size) {
     throw std::invalid_argument(std::string(what) + " " + path + ": " + std::to_string(png.size(1)) + "x" +
-                                std::to_string(png.size(0)) + " pixels, the model draws " + std::to_string(s.size) +
-                                "x" + std::to_string(s.size));
+                                std::to_string(png.size(0)) + " pixels, " +
+                                (size == s.size ? "the model draws " : "the model's size over --factor is ") +
+                                std::to_string(size) + "x" + std::to_string(size));
   }
   auto x = png.permute({2, 0, 1}).to(torch::kFloat32) / 127.5 - 1.0;  // [C, H, W]
   if (x.size(0) == 4 || x.size(0) == 2) x = x.slice(0, 0, x.size(0) - 1);  // drop alpha
@@ -58,7 +65,8 @@ torch::Tensor read_model_image(const std::string& path, const diffusion::PointMo
   return x.unsqueeze(0).contiguous();
 }
 
-int run_image(const ImageArgs& a, bool inpaint) {
+int run_image(const ImageArgs& a, ImageJob job) {
+  const bool inpaint = job == ImageJob::Inpaint;
   if (a.threads < 1) throw std::invalid_argument("--threads = " + std::to_string(a.threads) + " (must be >= 1)");
   at::set_num_threads(static_cast<int>(a.threads));
   check_output_folder(a.out, a.overwrite);
@@ -67,16 +75,34 @@ int run_image(const ImageArgs& a, bool inpaint) {
     throw std::invalid_argument(a.model + ": a " + diffusion::to_string(model.config.representation) +
                                 " model; image commands need an image model (train --representation images)");
   }
-  const auto image = read_model_image(a.input, model, "--input");
+  const int64_t size = model.config.images.size;
+  if (job == ImageJob::Upscale && (a.factor < 2 || size % a.factor != 0)) {
+    throw std::invalid_argument("--factor = " + std::to_string(a.factor) + " (must be >= 2 and divide the model's " +
+                                std::to_string(size) + " pixels)");
+  }
+  const auto image = read_model_image(a.input, model, "--input", job == ImageJob::Upscale ? size / a.factor : size);
   torch::Tensor mask = torch::zeros_like(image);
   diffusion::CompletionOptions o;
   o.steps = a.steps;
   o.sampler_options.clip_sample = true;
   o.sampler_options.jump_length = a.jump_length;
   o.sampler_options.jump_n_sample = a.jump_n_sample;
-  if (inpaint) {
+  torch::Tensor known = image;
+  if (job == ImageJob::Upscale) {
+    // Average-pool down, nearest up: downsampling an upsampled image gives it back exactly, so the
+    // result's downsampled version is the input.
+    namespace F = torch::nn::functional;
+    const int64_t f = a.factor;
+    const auto up = [size](const torch::Tensor& x) {
+      return F::interpolate(x, F::InterpolateFuncOptions().size(std::vector<int64_t>{size, size}).mode(torch::kNearest));
+    };
+    known = up(image);
+    o.strategy = diffusion::CompletionStrategy::Replacement;
+    o.projection = [f, up](const torch::Tensor& x) { return up(torch::avg_pool2d(x, {f, f})); };
+    mask = torch::ones_like(known);
+  } else if (inpaint) {
     o.strategy = diffusion::parse_completion_strategy(a.strategy);
-    mask = (read_model_image(a.mask, model, "--mask") > 0.0).to(torch::kFloat32).expand_as(image).contiguous();
+    mask = (read_model_image(a.mask, model, "--mask", size) > 0.0).to(torch::kFloat32).expand_as(image).contiguous();
     if (mask.sum().item<double>() == 0) throw std::invalid_argument("--mask " + a.mask + ": no pixel is marked known (white)");
   } else {
     if (!(a.strength > 0 && a.strength <= 1)) {
@@ -95,21 +121,23 @@ int run_image(const ImageArgs& a, bool inpaint) {
   };
   diffusion::GeneratorNoise noise(a.seed);
   const auto start = std::chrono::steady_clock::now();
-  const auto result = diffusion::complete(denoiser, model.config.schedule, image, mask, image.sizes(), noise, o);
+  const auto result = diffusion::complete(denoiser, model.config.schedule, known, mask, known.sizes(), noise, o);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-  const std::string name = inpaint ? "inpainted.png" : "edited.png";
+  const std::string name = inpaint ? "inpainted.png" : job == ImageJob::Upscale ? "upscaled.png" : "edited.png";
+  const std::string json_name = inpaint ? "inpaint.json" : job == ImageJob::Upscale ? "upscale.json" : "edit.json";
   write_folder_atomically(a.out, [&](const fs::path& tmp) {
     io::write_image_png((tmp / name).string(), result[0]);
-    // Input (unknown pixels grey when inpainting), result.
-    const auto shown = inpaint ? image * mask : image;
+    // Input (unknown pixels grey when inpainting; upscaling: nearest-upsampled), result.
+    const auto shown = inpaint ? image * mask : known;
     io::write_image_png((tmp / "before_after.png").string(), io::contact_sheet(torch::cat({shown, result}), 2));
-    io::write_json((tmp / (inpaint ? "inpaint.json" : "edit.json")).string(),
+    io::write_json((tmp / json_name).string(),
                    {{"model", a.model}, {"input", a.input}, {"mask", inpaint ? nlohmann::json(a.mask) : nlohmann::json()},
                     {"strategy", diffusion::to_string(o.strategy)}, {"strength", inpaint ? nlohmann::json() : nlohmann::json(a.strength)},
-                    {"steps", a.steps}, {"seed", a.seed}, {"class", a.class_name}, {"seconds", seconds}});
+                    {"steps", a.steps}, {"seed", a.seed}, {"class", a.class_name}, {"seconds", seconds},
+                    {"factor", job == ImageJob::Upscale ? nlohmann::json(a.factor) : nlohmann::json()}});
   });
-  std::cout << (inpaint ? "inpainted" : "edited") << " in " << seconds << " s: " << (fs::path(a.out) / name).string()
+  std::cout << (inpaint ? "inpainted" : job == ImageJob::Upscale ? "upscaled" : "edited") << " in " << seconds << " s: " << (fs::path(a.out) / name).string()
             << " and before_after.png\n";
   return 0;
 }
@@ -128,7 +156,7 @@ void add_common(CLI::App* cmd, ImageArgs& a) {
 }  // namespace
 
 void add_image_command(CLI::App& app, Action& action) {
-  auto* cmd = app.add_subcommand("image", "Inpaint or edit images with an image model");
+  auto* cmd = app.add_subcommand("image", "Inpaint, edit or upscale images with an image model");
   cmd->require_subcommand(1, 1);
   auto in = std::make_shared<ImageArgs>();
   auto* ip = cmd->add_subcommand(
@@ -138,12 +166,18 @@ void add_image_command(CLI::App& app, Action& action) {
   ip->add_option("--strategy", in->strategy, "replacement, repaint or sdedit")->capture_default_str();
   ip->add_option("--jump-length", in->jump_length, "RePaint: steps per jump")->capture_default_str();
   ip->add_option("--jump-n-sample", in->jump_n_sample, "RePaint: resamplings per jump")->capture_default_str();
-  ip->callback([in, &action] { action = [in] { return run_image(*in, true); }; });
+  ip->callback([in, &action] { action = [in] { return run_image(*in, ImageJob::Inpaint); }; });
   auto ed = std::make_shared<ImageArgs>();
   auto* e = cmd->add_subcommand("edit", "Image-to-image: noise the input to --strength and denoise it (SDEdit)");
   add_common(e, *ed);
   e->add_option("--strength", ed->strength, "How far to noise, in (0, 1]: more changes more")->capture_default_str();
-  e->callback([ed, &action] { action = [ed] { return run_image(*ed, false); }; });
+  e->callback([ed, &action] { action = [ed] { return run_image(*ed, ImageJob::Edit); }; });
+  auto up = std::make_shared<ImageArgs>();
+  auto* u = cmd->add_subcommand(
+      "upscale", "Draw a model-size image whose --factor downsampling is --input (ILVR-style, any image model)");
+  add_common(u, *up);
+  u->add_option("--factor", up->factor, "Upscaling factor; --input is the model's size / factor")->capture_default_str();
+  u->callback([up, &action] { action = [up] { return run_image(*up, ImageJob::Upscale); }; });
 }
 
 }  // namespace shapediff::apps

@@ -126,6 +126,20 @@ torch::Tensor complete(const Denoiser& denoiser, const ScheduleConfig& schedule,
   auto sampler = make_sampler(options.sampler, schedule, options.sampler_options);
   sampler->set_timesteps(options.steps);
   const KnownAtLevel level(*sampler, options.sampler);
+  if (options.projection) {
+    if (options.strategy != CompletionStrategy::Replacement) {
+      throw std::invalid_argument("a projection runs with the replacement strategy only, not " +
+                                  to_string(options.strategy));
+    }
+    const auto& P = options.projection;
+    loop.after_step = [&](const torch::Tensor& x, int64_t i) {
+      return P(level(known_full, i + 1, noise)) + x - P(x);
+    };
+    auto x_T = noise.next(shape, opts);
+    const auto x0 = P(level(known_full, 0, noise) / sampler->init_noise_sigma()) + x_T - P(x_T);
+    auto x = sample_from(*sampler, denoiser, x0, noise, loop);
+    return P(known_full) + x - P(x);
+  }
   const bool replace = options.strategy == CompletionStrategy::Replacement || options.keep_known;
   if (replace) {
     loop.after_step = [&](const torch::Tensor& x, int64_t i) {

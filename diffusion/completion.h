@@ -56,6 +56,12 @@ struct CompletionOptions {
   double strength = 0.7;           // SDEdit: start at this fraction of the schedule, in (0, 1]
   bool keep_known = true;          // SDEdit: also replace the known region after every step
   torch::Tensor init;              // SDEdit start (x-shaped, or broadcast to it); default known
+  // Replacement with a linear projection P instead of the mask (ILVR, Choi et al. 2021): after
+  // every step x <- P(known at the step's level) + x - P(x), and the result is P(known) + x -
+  // P(x), so P(result) = P(known) exactly. Super-resolution uses P = upsample(downsample(.)) with
+  // known = the upsampled low-resolution image. When set, `mask` is ignored (pass any tensor
+  // that broadcasts, e.g. ones).
+  std::function<torch::Tensor(const torch::Tensor&)> projection;
   int64_t record_every = 0;        // trajectory frames (as in SampleLoopOptions)
   std::function<void(const TrajectoryFrame&)> on_frame;
   std::function<void(int64_t done, int64_t total)> on_progress;

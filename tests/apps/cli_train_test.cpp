@@ -257,6 +257,26 @@ TEST_F(CliTrain, ImageModelsTrainOnAPngFolderResumeAndSample) {
           " --threads 1 --out " + edited.string());
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(fs::exists(edited / "edited.png"));
+  // Upscaling an 8x8 render to the model's 16x16.
+  const auto small = scratch("renders8");
+  ASSERT_EQ(run("image-data --out " + small.string() + " --families chair --per-family 1 --views 1 --size 8").code, 0);
+  fs::path small_png;
+  for (const auto& e : fs::recursive_directory_iterator(small)) {
+    if (e.path().extension() == ".png") small_png = e.path();
+  }
+  const auto upscaled = scratch("upscaled");
+  r = run("image upscale --model " + out.string() + " --input " + small_png.string() + " --factor 2 --steps 4"
+          " --threads 1 --out " + upscaled.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(fs::exists(upscaled / "upscaled.png"));
+  r = run("image upscale --model " + out.string() + " --input " + small_png.string() + " --factor 3 --out " +
+          scratch("upscaled_bad").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("--factor = 3"), std::string::npos) << r.out;
+  r = run("image upscale --model " + out.string() + " --input " + pngs[0].string() + " --factor 2 --out " +
+          scratch("upscaled_bad").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("the model's size over --factor is 8x8"), std::string::npos) << r.out;
   // Bad input: an image of another size, a voxel model, an unknown strategy, a bad strength.
   const auto bad = scratch("image_bad2");
   r = run("image edit --model " + out.string() + " --input " + std::string(SHAPEDIFF_SOURCE_DIR) +

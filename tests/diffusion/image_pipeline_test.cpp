@@ -80,3 +80,35 @@ TEST(ImagePipeline, InpaintingKeepsTheKnownPixelsWithEveryStrategy) {
 
 }  // namespace
 }  // namespace shapediff::diffusion
+
+namespace shapediff::diffusion {
+namespace {
+
+TEST(ImagePipeline, ProjectedReplacementUpscalesAndKeepsTheLowResolutionImage) {
+  auto net = tiny_image_net();
+  torch::NoGradGuard no_grad;
+  Denoiser denoiser = [&](const torch::Tensor& x, const torch::Tensor& t) {
+    return net->forward(x, t.expand({x.size(0)}));
+  };
+  torch::manual_seed(6);
+  const auto low = torch::rand({1, 1, 4, 4}) * 2 - 1;
+  const auto down = [](const torch::Tensor& x) { return torch::avg_pool2d(x, {4, 4}); };
+  const auto up = [](const torch::Tensor& x) { return x.repeat_interleave(4, 2).repeat_interleave(4, 3); };
+  CompletionOptions o;
+  o.steps = 6;
+  o.projection = [&](const torch::Tensor& x) { return up(down(x)); };
+  GeneratorNoise noise(8);
+  const auto high = complete(denoiser, ScheduleConfig{}, up(low), torch::ones({1}), {1, 1, 16, 16}, noise, o);
+  ASSERT_EQ(high.sizes(), torch::IntArrayRef({1, 1, 16, 16}));
+  // Downsampled, the result is the input; and it is not just the blocky upsampling.
+  EXPECT_TRUE(torch::allclose(down(high), low, 1e-5, 1e-6)) << (down(high) - low).abs().max().item<double>();
+  EXPECT_GT((high - up(low)).abs().max().item<double>(), 1e-3);
+  // Only the replacement strategy takes a projection.
+  o.strategy = CompletionStrategy::SDEdit;
+  GeneratorNoise noise2(8);
+  EXPECT_THROW(complete(denoiser, ScheduleConfig{}, up(low), torch::ones({1}), {1, 1, 16, 16}, noise2, o),
+               std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace shapediff::diffusion
