@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "shapediff/config.h"
+#include "tests/networks/networks_test_support.h"
 
 namespace shapediff::sparse {
 namespace {
@@ -36,24 +37,9 @@ class KernelMapCuda : public ::testing::Test {
   }
 };
 
-void expect_error(const std::function<void()>& fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error, expected one mentioning '" << needle << "'";
-  } catch (const std::invalid_argument& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find(needle), std::string::npos) << msg;
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-  }
-}
+using shapediff::test::expect_error;
+using shapediff::test::random_sparse_coords;
 
-// Distinct random cells of `batches` grids of extent^3, in shuffled row order so nothing may
-// rely on the input being sorted.
-Tensor random_coords(int64_t batches, int64_t extent, double density) {
-  const auto active = torch::rand({batches, extent, extent, extent}).lt(density);
-  const auto coords = active.nonzero().to(torch::kInt32);
-  return coords.index_select(0, torch::randperm(coords.size(0))).contiguous();
-}
 
 std::vector<Cell> cells_of(const Tensor& coords) {
   const auto c = coords.cpu().contiguous();
@@ -157,7 +143,7 @@ TEST_F(KernelMapTest, KernelOffsetsFollowConv3dWeightOrder) {
 }
 
 TEST_F(KernelMapTest, HashLookupMatchesStdMap) {
-  const auto coords = random_coords(3, 20, 0.2);
+  const auto coords = random_sparse_coords(3, 20, 0.2);
   std::map<Cell, int64_t> reference;
   const auto cells = cells_of(coords);
   for (size_t i = 0; i < cells.size(); ++i) reference[cells[i]] = static_cast<int64_t>(i);
@@ -189,7 +175,7 @@ TEST_F(KernelMapTest, HashNamesTheFirstDuplicateRow) {
 }
 
 TEST_F(KernelMapTest, RejectsBadCoordinates) {
-  const auto good = random_coords(1, 4, 0.5);
+  const auto good = random_sparse_coords(1, 4, 0.5);
   expect_error([&] { CoordinateHash hash(good.to(torch::kLong)); }, "must be int32");
   expect_error([&] { CoordinateHash hash(good.slice(1, 1)); }, "[N, 4]");
   expect_error([&] { CoordinateHash hash{torch::Tensor()}; }, "undefined");
@@ -210,7 +196,7 @@ TEST_F(KernelMapTest, RejectsBadCoordinates) {
 }
 
 TEST_F(KernelMapTest, SubmanifoldMapsMatchBruteForce) {
-  const auto coords = random_coords(3, 9, 0.18);
+  const auto coords = random_sparse_coords(3, 9, 0.18);
   ASSERT_GT(coords.size(0), 250);
   for (const int64_t ks : {1, 2, 3, 5}) {
     for (const int64_t dilation : {1, 2}) {
@@ -230,7 +216,7 @@ TEST_F(KernelMapTest, SubmanifoldMapsMatchBruteForce) {
 }
 
 TEST_F(KernelMapTest, StridedMapsMatchBruteForce) {
-  const auto coords = random_coords(3, 12, 0.12);
+  const auto coords = random_sparse_coords(3, 12, 0.12);
   for (const int64_t stride : {2, 3}) {
     const auto coarse = downsample_coords(coords, stride);
     for (const int64_t ks : {2, 3}) {
@@ -247,7 +233,7 @@ TEST_F(KernelMapTest, StridedMapsMatchBruteForce) {
 }
 
 TEST_F(KernelMapTest, DownsampleCoordsMatchBruteForce) {
-  const auto coords = random_coords(4, 11, 0.1);
+  const auto coords = random_sparse_coords(4, 11, 0.1);
   for (const int64_t factor : {1, 2, 3, 4}) {
     std::set<Cell> expected;
     for (const auto& c : cells_of(coords)) {
@@ -260,7 +246,7 @@ TEST_F(KernelMapTest, DownsampleCoordsMatchBruteForce) {
 }
 
 TEST_F(KernelMapTest, GenerativeCoordsAndTransposedMapsMatchBruteForce) {
-  const auto fine = random_coords(3, 12, 0.05);
+  const auto fine = random_sparse_coords(3, 12, 0.05);
   const auto coarse = downsample_coords(fine, 2);
   for (const ConvGeometry g : {ConvGeometry{2, 2, 1}, ConvGeometry{3, 2, 1}, ConvGeometry{3, 1, 2},
                                ConvGeometry{2, 3, 1}}) {
@@ -303,7 +289,7 @@ TEST_F(KernelMapTest, GenerativeCoordsAndTransposedMapsMatchBruteForce) {
 
 TEST_F(KernelMapTest, EmptyCoordinatesGiveEmptyMaps) {
   const auto none = torch::zeros({0, 4}, torch::kInt32);
-  const auto some = random_coords(1, 4, 0.5);
+  const auto some = random_sparse_coords(1, 4, 0.5);
   const auto map = conv_map(some, none, {3, 2, 1});
   EXPECT_EQ(map.pairs(), 0);
   EXPECT_EQ(map.kernel_volume(), 27);
@@ -315,7 +301,7 @@ TEST_F(KernelMapTest, EmptyCoordinatesGiveEmptyMaps) {
 }
 
 TEST_F(KernelMapTest, ManagerCachesMapsPerCoordinateTensor) {
-  const auto coords = random_coords(2, 8, 0.2);
+  const auto coords = random_sparse_coords(2, 8, 0.2);
   CoordinateManager manager;
   const auto& a = manager.conv_map(coords, coords, {3, 1, 1});
   const auto& b = manager.conv_map(coords, coords, {3, 1, 1});
@@ -347,7 +333,7 @@ TEST_F(KernelMapTest, ManagerCachesMapsPerCoordinateTensor) {
 
 // The CUDA maps and coordinate sets must equal the CPU ones exactly (same pair order).
 TEST_F(KernelMapCuda, HashLookupMatchesCpu_CUDA) {
-  const auto coords = random_coords(3, 20, 0.2);
+  const auto coords = random_sparse_coords(3, 20, 0.2);
   auto queries = torch::randint(-2, 23, {20000, 4}, torch::kInt32);
   queries.select(1, 0).random_(-1, 4);
   const CoordinateHash cpu(coords);
@@ -359,7 +345,7 @@ TEST_F(KernelMapCuda, HashLookupMatchesCpu_CUDA) {
 }
 
 TEST_F(KernelMapCuda, DuplicateMessageMatchesCpu_CUDA) {
-  auto coords = random_coords(2, 10, 0.3);
+  auto coords = random_sparse_coords(2, 10, 0.3);
   coords[100] = coords[7];
   coords[50] = coords[20];
   expect_error([&] { CoordinateHash hash(coords.cuda()); }, "row 50 ");
@@ -370,7 +356,7 @@ TEST_F(KernelMapCuda, DuplicateMessageMatchesCpu_CUDA) {
 }
 
 TEST_F(KernelMapCuda, MapsMatchCpu_CUDA) {
-  const auto coords = random_coords(3, 16, 0.15);
+  const auto coords = random_sparse_coords(3, 16, 0.15);
   const auto gpu = coords.cuda();
   for (const int64_t ks : {1, 2, 3, 5}) {
     for (const int64_t dilation : {1, 2}) {

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/networks/networks_test_support.h"
+
 namespace shapediff::networks {
 namespace {
 
@@ -23,17 +25,7 @@ class PointOps : public ::testing::Test {
   void SetUp() override { torch::manual_seed(1234); }
 };
 
-// Runs fn and expects a one-line std::invalid_argument whose message contains `needle`.
-void expect_error(const std::function<void()>& fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error, expected one mentioning '" << needle << "'";
-  } catch (const std::invalid_argument& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find(needle), std::string::npos) << msg;
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-  }
-}
+using shapediff::test::expect_error;
 
 // Central differences of sum(f(x) * v) in float64 compared with the autograd gradient.
 void expect_finite_difference_gradient(const std::function<Tensor(const Tensor&)>& f,

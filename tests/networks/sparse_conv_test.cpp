@@ -11,6 +11,7 @@
 
 #include "networks/sparse/kernel_map.h"
 #include "networks/sparse/sparse_tensor.h"
+#include "tests/networks/networks_test_support.h"
 
 namespace shapediff::sparse {
 namespace {
@@ -24,16 +25,7 @@ class SparseConv : public ::testing::Test {
   void SetUp() override { torch::manual_seed(77); }
 };
 
-void expect_error(const std::function<void()>& fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error, expected one mentioning '" << needle << "'";
-  } catch (const std::invalid_argument& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find(needle), std::string::npos) << msg;
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-  }
-}
+using shapediff::test::expect_error;
 
 void expect_close(const Tensor& actual, const Tensor& expected, const std::string& what) {
   ASSERT_EQ(actual.sizes(), expected.sizes()) << what;

@@ -11,6 +11,7 @@
 
 #include "networks/sparse/kernel_map.h"
 #include "shapediff/config.h"
+#include "tests/networks/networks_test_support.h"
 
 namespace shapediff::sparse {
 namespace {
@@ -31,29 +32,16 @@ class SparseTensorCuda : public ::testing::Test {
   }
 };
 
-void expect_error(const std::function<void()>& fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error, expected one mentioning '" << needle << "'";
-  } catch (const std::invalid_argument& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find(needle), std::string::npos) << msg;
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-  }
-}
+using shapediff::test::expect_error;
+using shapediff::test::random_sparse_coords;
 
-Tensor random_coords(int64_t batches, int64_t extent, double density) {
-  const auto active = torch::rand({batches, extent, extent, extent}).lt(density);
-  const auto coords = active.nonzero().to(torch::kInt32);
-  return coords.index_select(0, torch::randperm(coords.size(0))).contiguous();
-}
 
 Tensor cells(std::initializer_list<int32_t> values) {
   return torch::tensor(std::vector<int32_t>(values), torch::kInt32).reshape({-1, 4});
 }
 
 TEST_F(SparseTensorTest, KeepsWhatItWasGiven) {
-  const auto coords = random_coords(2, 6, 0.3);
+  const auto coords = random_sparse_coords(2, 6, 0.3);
   const auto features = torch::randn({coords.size(0), 5});
   const SparseTensor x(coords, features, 2);
   EXPECT_EQ(x.size(), coords.size(0));
@@ -107,7 +95,7 @@ TEST_F(SparseTensorTest, ToDenseRejectsCellsOutside) {
 }
 
 TEST_F(SparseTensorTest, DenseRoundTripsMatchPerCellReference) {
-  const auto coords = random_coords(3, 7, 0.25);
+  const auto coords = random_sparse_coords(3, 7, 0.25);
   const auto features = torch::randn({coords.size(0), 4}, torch::kFloat64);
   const SparseTensor x(coords, features);
   const auto dense = x.to_dense({7, 8, 9}, 3);
@@ -141,7 +129,7 @@ TEST_F(SparseTensorTest, DenseRoundTripsMatchPerCellReference) {
 }
 
 TEST_F(SparseTensorTest, DenseConversionsCarryGradients) {
-  const auto coords = random_coords(2, 5, 0.3);
+  const auto coords = random_sparse_coords(2, 5, 0.3);
   const auto features = torch::randn({coords.size(0), 3}, torch::requires_grad());
   const auto weight = torch::randn({2, 3, 5, 5, 5});
   (SparseTensor(coords, features).to_dense({5, 5, 5}, 2) * weight).sum().backward();
@@ -170,7 +158,7 @@ TEST_F(SparseTensorTest, FromDenseRejectsBadInput) {
 }
 
 TEST_F(SparseTensorTest, ReplaceFeaturesKeepsCoordinatesAndManager) {
-  const auto coords = random_coords(2, 6, 0.3);
+  const auto coords = random_sparse_coords(2, 6, 0.3);
   const SparseTensor x(coords, torch::randn({coords.size(0), 4}), 4);
   const auto& map = x.manager()->conv_map(x.coords(), x.coords(), {3, 1, 1});
   const auto y = x.replace_features(torch::randn({coords.size(0), 9}));
@@ -193,7 +181,7 @@ TEST_F(SparseTensorTest, ReplaceFeaturesKeepsCoordinatesAndManager) {
 }
 
 TEST_F(SparseTensorCuda, MovesToCudaAndBack_CUDA) {
-  const auto coords = random_coords(2, 8, 0.3);
+  const auto coords = random_sparse_coords(2, 8, 0.3);
   const SparseTensor x(coords, torch::randn({coords.size(0), 3}), 2);
   const auto g = x.to(torch::kCUDA);
   EXPECT_TRUE(g.device().is_cuda());
@@ -210,7 +198,7 @@ TEST_F(SparseTensorCuda, MovesToCudaAndBack_CUDA) {
 }
 
 TEST_F(SparseTensorCuda, RejectsDuplicatesOnCuda_CUDA) {
-  auto coords = random_coords(2, 8, 0.3);
+  auto coords = random_sparse_coords(2, 8, 0.3);
   coords[40] = coords[11];
   const auto features = torch::randn({coords.size(0), 3});
   expect_error([&] { SparseTensor(coords.cuda(), features.cuda()); }, "row 40 ");
