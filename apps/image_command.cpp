@@ -144,7 +144,7 @@ int run_image(const ImageArgs& a, ImageJob job) {
 
 void add_common(CLI::App* cmd, ImageArgs& a) {
   cmd->add_option("--model", a.model, "Image model (.pt or run folder)")->required();
-  cmd->add_option("--input", a.input, "PNG image of the model's size")->required();
+  cmd->add_option("--input", a.input, "PNG image: the model's size (upscale: the model's size / --factor)")->required();
   cmd->add_option("--out", a.out, "Output folder")->required();
   cmd->add_option("--class", a.class_name, "Class to draw (class-conditional models)");
   cmd->add_option("--steps", a.steps, "Sampler steps (DDPM)")->capture_default_str();

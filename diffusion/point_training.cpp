@@ -331,6 +331,17 @@ class PointTrainer {
     return std::make_unique<EpochBatches>(source_, config_, seed, position);
   }
 
+  // Every batch holds min(split size, batch_size) shapes (a short last batch is dropped when
+  // the split holds a full one), and every data-parallel rank needs at least one of them.
+  void check_rows_per_rank() const {
+    const int64_t rows = std::min(shape_count(), config_.training.batch_size);
+    if (rows < world_size()) {
+      throw std::invalid_argument(options_.data_dir + ": batches of " + std::to_string(rows) +
+                                  " shapes cannot feed " + std::to_string(world_size()) +
+                                  " data-parallel ranks (each needs at least one shape per batch)");
+    }
+  }
+
   void open_data() {
     if (image_run()) {
       io::ImageFolderOptions o;
@@ -468,6 +479,7 @@ class PointTrainer {
     apply_overrides(config_);
     open_device();
     open_data();
+    check_rows_per_rank();
     build_model_config();
     model_config_.normalization = measure_normalization();
     model_config_.validate(options_.run_dir);
@@ -531,6 +543,7 @@ class PointTrainer {
     apply_overrides(config_);
     open_device();
     open_data();
+    check_rows_per_rank();
     build_model_config();
     if (model_config_.classes != saved_model.classes || model_config_.points != saved_model.points) {
       throw std::invalid_argument(options_.data_dir + ": dataset does not match the run (" +

@@ -337,6 +337,27 @@ TEST_F(PointTrainingTest, DataParallelRunResumesWithAnotherRankCount) {
             2e-4);
 }
 
+TEST_F(PointTrainingTest, TooFewShapesForTheRanksIsNamed) {
+  if (!data_parallel_available()) GTEST_SKIP() << "built without Gloo";
+  // Two images, batch 4: every batch holds 2 shapes, one short of 3 ranks.
+  const auto folder = tmp_.path("two_images");
+  io::write_image_folder(folder, torch::zeros({2, 1, 16, 16}), {"a/0", "a/1"});
+  std::string message;
+  try {
+    train_in_ranks(3, [&](int) {
+      auto o = options("too_few");
+      o.data_dir = folder;
+      o.config->model.representation = Representation::Images;
+      o.config->model.images.size = 16;
+      o.config->model.images.unet = networks::UNetPreset::Tiny;
+      return o;
+    }, std::chrono::seconds(20));
+  } catch (const std::exception& e) {
+    message = e.what();
+  }
+  EXPECT_NE(message.find("batches of 2 shapes cannot feed 3 data-parallel ranks"), std::string::npos) << message;
+}
+
 TEST_F(PointTrainingTest, AStoppedRankEndsTheOthersWithAMessage) {
   if (!data_parallel_available()) GTEST_SKIP() << "built without Gloo";
   const auto start = std::chrono::steady_clock::now();
