@@ -1,7 +1,13 @@
-# Sourced by the GPU-machine scripts (gpu_session.sh, gpu_check_kernels.sh): unpacks the carried
-# Debian packages (.gpu/debs, see gpu_prepare.sh) under /tmp/gpudeps, never into /, and sets
-# `deps`, LD_LIBRARY_PATH, PATH (nvcc), the generator flags `gen` and `keep_going`, and
-# `torch_prefix` (PyTorch's CMake prefix).
+# Sourced by the GPU-machine scripts (gpu_session.sh, gpu_check_kernels.sh): moves to the
+# committed tree of .gpu/head.tgz (see gpu_prepare.sh) unpacked under /tmp/src, unpacks the
+# carried Debian packages (.gpu/debs) under /tmp/gpudeps, never into /, and sets `deps`,
+# LD_LIBRARY_PATH, PATH (nvcc), the generator flags `gen` and `keep_going`, and `torch_prefix`
+# (PyTorch's CMake prefix).
+if [[ -f .gpu/head.tgz && $PWD != /tmp/src ]]; then
+  rm -rf /tmp/src && mkdir -p /tmp/src && tar -xzf .gpu/head.tgz -C /tmp/src
+  cp -r .gpu /tmp/src/ && cd /tmp/src
+  echo "gpu_env: building the committed tree $(cat .gpu/head.rev 2>/dev/null)"
+fi
 deps=/tmp/gpudeps
 mkdir -p "$deps"
 for f in .gpu/debs/*.deb; do dpkg -x "$f" "$deps"; done

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# One lease of the GPU machine, start to finish, inside a fixed time: build against PyTorch's
-# CUDA LibTorch, train the shipped models while the tests build, check the CUDA kernels against
-# the CPU ops, then time on an idle GPU. Everything lands in $OUT; a short table is printed last.
-#   scripts/gpu_session.sh            (GPU_TIME=seconds for the whole script, default 550)
-# Expects, carried from the developer machine (made by scripts/gpu_prepare.sh DATASET):
-#   .gpu/debs/*.deb   gtest, benchmark, nlohmann-json, CLI11, zlib and libpng from Debian
-#   .gpu/data/        dataset.json (train split only) and train-*.npz.xz
-#   .gpu/ref/diffusers_schedulers.json
+# One lease of the GPU machine, start to finish, inside a fixed time: build the committed tree
+# (.gpu/head.tgz) against PyTorch's CUDA LibTorch, make the datasets there, train the models
+# while the tests build, check the CUDA kernels against the CPU ops, then time on an idle GPU.
+# Everything lands in $OUT; a short table is printed last.
+#   scripts/gpu_session.sh
+# Environment:
+#   GPU_TIME=seconds   for the whole script (default 550)
+#   RUNS="completion voxels images"   which trainings run side by side (names below)
+#   CHECKS=0           skip the CUDA tests, the replay and the benchmarks (a training-only lease)
+#   .gpu/init/RUN.pt   continues RUN from that model (train --init-from), e.g. the model an
+#                      earlier lease brought back; else the shipped model where there is one
+# Expects, carried from the developer machine (made by scripts/gpu_prepare.sh):
+#   .gpu/debs/*.deb, .gpu/ref/diffusers_schedulers.json, .gpu/head.tgz
 set -uo pipefail
 cd "$(dirname "$0")/.."
 t0=$(date +%s)
@@ -17,18 +22,12 @@ build=build-gpu
 el() { echo $(( $(date +%s) - t0 )); }
 log() { echo "[$(el)s] $*" | tee -a "$out/session.log"; }
 
-# Dependencies and data, unpacked beside the tree (never into /).
+# Dependencies, unpacked beside the tree (never into /); the committed tree becomes the cwd.
 source scripts/gpu_env.sh
-data=/tmp/gpudata
-mkdir -p "$data" && cp .gpu/data/dataset.json "$data/"
+checks=${CHECKS:-1}
+data=/tmp/gpudata renders=/tmp/renders
 # The diffusion tests read the scheduler reference from ../shared at start-up.
 mkdir -p ../shared/reference && cp -n .gpu/ref/diffusers_schedulers.json ../shared/reference/
-unxz_one() {
-  if command -v xz >/dev/null; then xz -dc "$1"
-  else python3 -c 'import lzma,sys,shutil; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$1"; fi
-}
-(for f in .gpu/data/*.xz; do unxz_one "$f" >"$data/$(basename "${f%.xz}")" & done; wait) &
-unpack_pid=$!
 
 prefix=$torch_prefix
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >"$out/gpu.txt" 2>&1
@@ -44,24 +43,39 @@ log "app built rc=$app_rc"
 [[ $app_rc -eq 0 ]] || grep -m15 -E "error|Error" "$out/build_app.log"
 
 # The rest of the build runs beside the training, on fewer cores.
-cmake --build "$build" -j10 --target shapediff_networks_tests shapediff_diffusion_tests \
-  shapediff_shapes_tests point_ops_benchmark pvcnn_benchmark -- "${keep_going[@]}" >"$out/build_rest.log" 2>&1 &
-rest_pid=$!
-wait "$unpack_pid"
+if [[ $checks == 1 ]]; then
+  cmake --build "$build" -j10 --target shapediff_networks_tests shapediff_diffusion_tests \
+    shapediff_shapes_tests point_ops_benchmark pvcnn_benchmark sparse_conv_benchmark \
+    -- "${keep_going[@]}" >"$out/build_rest.log" 2>&1 &
+  rest_pid=$!
+fi
 
 cli=$build/apps/shapediff
-train_end=$(( budget - 95 ))
-# The point runs continue from the shipped models (train --init-from); the voxel run starts fresh.
-runs=(completion generation voxels)
-declare -A cfg=([completion]=configs/completion-small-gpu.json [generation]=configs/points-small-gpu.json
-                [voxels]=configs/voxels-small.json)
-declare -A init=([completion]=models/completion-procedural-small.pt [generation]=models/points-procedural-small.pt
-                 [voxels]=)
+# The datasets of the documented commands (same seeds), made here in seconds.
 if [[ $app_rc -eq 0 ]]; then
-  # Calibrate: 40 steps of both runs side by side, then size the real runs to the time left.
+  "$cli" data make --per-family 200 --out "$data" --threads 12 >"$out/data_make.log" 2>&1 &
+  data_pid=$!
+  "$cli" image-data --size 64 --per-family 200 --views 4 --out "$renders" --threads 4 \
+    >"$out/image_data.log" 2>&1
+  wait "$data_pid"
+  log "data made: $(tail -1 "$out/data_make.log"); renders: $(tail -1 "$out/image_data.log")"
+fi
+
+train_end=$(( budget - ( checks == 1 ? 95 : 30 ) ))
+read -r -a runs <<<"${RUNS:-completion voxels images}"
+declare -A cfg=([completion]=configs/completion-small-gpu.json [generation]=configs/points-small-gpu.json
+                [voxels]=configs/voxels-small.json [images]=configs/images-small-gpu.json)
+declare -A init=([completion]=models/completion-procedural-small.pt
+                 [generation]=models/points-procedural-small.pt)
+declare -A dataset=([images]=$renders)
+for r in "${runs[@]}"; do
+  [[ -f .gpu/init/$r.pt ]] && init[$r]=.gpu/init/$r.pt
+done
+if [[ $app_rc -eq 0 ]]; then
+  # Calibrate: 60 steps of all runs side by side, then size the real runs to the time left.
   calib_pids=()
   for r in "${runs[@]}"; do
-    "$cli" train --config "${cfg[$r]}" --data "$data" --out /tmp/calib-$r --steps 60 \
+    "$cli" train --config "${cfg[$r]}" --data "${dataset[$r]:-$data}" --out /tmp/calib-$r --steps 60 \
       --device cuda --threads 4 >"$out/calib_$r.log" 2>&1 &
     calib_pids+=($!)
   done
@@ -70,26 +84,28 @@ if [[ $app_rc -eq 0 ]]; then
   for r in "${runs[@]}"; do
     rate=$(grep -oE '[0-9.]+ steps/s' "$out/calib_$r.log" | tail -1 | cut -d' ' -f1)
     steps=$(python3 -c "print(max(200, int(float('${rate:-0}') * 0.9 * $left)))")
-    log "$r: calibration ${rate:-?} steps/s, training $steps steps in ${left}s"
-    "$cli" train --config "${cfg[$r]}" --data "$data" --out "/tmp/run-$r" --steps "$steps" \
+    log "$r: calibration ${rate:-?} steps/s, training $steps steps in ${left}s${init[$r]:+ from ${init[$r]}}"
+    "$cli" train --config "${cfg[$r]}" --data "${dataset[$r]:-$data}" --out "/tmp/run-$r" --steps "$steps" \
       --device cuda --threads 4 ${init[$r]:+--init-from "${init[$r]}"} >"$out/train_$r.log" 2>&1 &
     eval "train_${r}_pid=$!"
   done
 fi
 
-# CUDA kernels against the CPU ops, and the scheduler reference replayed on CUDA (correctness
-# only; their timings come later, on an idle GPU).
-wait "$rest_pid"; rest_rc=$?
-log "tests built rc=$rest_rc"
-[[ $rest_rc -eq 0 ]] || grep -m15 -E "error:" "$out/build_rest.log"
-for t in networks diffusion shapes; do
-  b=$build/tests/shapediff_${t}_tests
-  [[ -x $b ]] && "$b" --gtest_filter='*_CUDA' >"$out/tests_$t.log" 2>&1
-  log "tests $t rc=$? $(grep -cE '^\[  FAILED  \]' "$out/tests_$t.log" 2>/dev/null) failed lines"
-done
-"$cli" scheduler replay --reference .gpu/ref/diffusers_schedulers.json --device cuda \
-  >"$out/replay_cuda.log" 2>&1
-log "replay on cuda rc=$?"
+if [[ $checks == 1 ]]; then
+  # CUDA kernels against the CPU ops, and the scheduler reference replayed on CUDA (correctness
+  # only; their timings come later, on an idle GPU).
+  wait "$rest_pid"; rest_rc=$?
+  log "tests built rc=$rest_rc"
+  [[ $rest_rc -eq 0 ]] || grep -m15 -E "error:" "$out/build_rest.log"
+  for t in networks diffusion shapes; do
+    b=$build/tests/shapediff_${t}_tests
+    [[ -x $b ]] && "$b" --gtest_filter='*_CUDA' >"$out/tests_$t.log" 2>&1
+    log "tests $t rc=$? $(grep -cE '^\[  FAILED  \]' "$out/tests_$t.log" 2>/dev/null) failed lines"
+  done
+  "$cli" scheduler replay --reference .gpu/ref/diffusers_schedulers.json --device cuda \
+    >"$out/replay_cuda.log" 2>&1
+  log "replay on cuda rc=$?"
+fi
 
 # Let the training finish; stop it with a checkpoint if it overruns.
 for r in "${runs[@]}"; do
@@ -105,24 +121,26 @@ for r in "${runs[@]}"; do
   cp /tmp/run-$r/log.jsonl "$out/$r-log.jsonl" 2>/dev/null
 done
 
-# Timings on the idle GPU.
-if (( $(el) < budget - 45 )); then
-  "$build/benchmarks/pvcnn_benchmark" --device=cuda --batch=16 --points=2048 \
-    --benchmark_min_time=0.3 >"$out/pvcnn_bench_cuda.log" 2>&1
-fi
-if (( $(el) < budget - 25 )); then
-  "$build/benchmarks/point_ops_benchmark" --benchmark_filter=/cuda --benchmark_min_time=0.1 \
-    >"$out/point_ops_bench_cuda.log" 2>&1
-fi
-if [[ -f $out/generation-model.pt ]] && (( $(el) < budget - 12 )); then
-  for i in 1 2; do
-    s=$(date +%s.%N)
-    "$cli" sample --model "$out/generation-model.pt" --count 16 \
-      --sampler dpmsolver_multistep --steps 25 --device cuda --out /tmp/s$i --overwrite \
-      >"$out/sample_cuda_$i.log" 2>&1
-    echo "run $i: $(python3 -c "import time;print(round(time.time()-$s,2))") s wall, process start included" \
-      >>"$out/sample_cuda.log"
-  done
+if [[ $checks == 1 ]]; then
+  # Timings on the idle GPU.
+  if (( $(el) < budget - 45 )); then
+    "$build/benchmarks/pvcnn_benchmark" --device=cuda --batch=16 --points=2048 \
+      --benchmark_min_time=0.3 >"$out/pvcnn_bench_cuda.log" 2>&1
+  fi
+  if (( $(el) < budget - 25 )); then
+    "$build/benchmarks/point_ops_benchmark" --benchmark_filter=/cuda --benchmark_min_time=0.1 \
+      >"$out/point_ops_bench_cuda.log" 2>&1
+  fi
+  if [[ -f $out/generation-model.pt ]] && (( $(el) < budget - 12 )); then
+    for i in 1 2; do
+      s=$(date +%s.%N)
+      "$cli" sample --model "$out/generation-model.pt" --count 16 \
+        --sampler dpmsolver_multistep --steps 25 --device cuda --out /tmp/s$i --overwrite \
+        >"$out/sample_cuda_$i.log" 2>&1
+      echo "run $i: $(python3 -c "import time;print(round(time.time()-$s,2))") s wall, process start included" \
+        >>"$out/sample_cuda.log"
+    done
+  fi
 fi
 
 echo "== $(cat "$out/gpu.txt")  ($(el)s)"
