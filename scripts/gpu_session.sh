@@ -11,7 +11,8 @@
 #   .gpu/init/RUN.pt   continues RUN from that model (train --init-from), e.g. the model an
 #                      earlier lease brought back; else the shipped model where there is one
 # Expects, carried from the developer machine (made by scripts/gpu_prepare.sh):
-#   .gpu/debs/*.deb, .gpu/ref/diffusers_schedulers.json, .gpu/head.tgz
+#   .gpu/debs/*.deb, .gpu/ref/diffusers_schedulers.json, .gpu/head.tgz, and for the completion
+#   run .gpu/data (gpu_prepare.sh --data DATASET)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 t0=$(date +%s)
@@ -51,9 +52,21 @@ if [[ $checks == 1 ]]; then
 fi
 
 cli=$build/apps/shapediff
+unxz_one() {
+  if command -v xz >/dev/null; then xz -dc "$1"
+  else python3 -c 'import lzma,sys,shutil; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$1"; fi
+}
 # The datasets of the documented commands (same seeds), made here in seconds.
 if [[ $app_rc -eq 0 ]]; then
-  "$cli" data make --per-family 200 --out "$data" --threads 12 >"$out/data_make.log" 2>&1 &
+  # Virtual scans need CGAL, which this build leaves out: the shapes and their points are made
+  # here, and the completion run reads a carried train split (.gpu/data from gpu_prepare.sh).
+  if [[ -f .gpu/data/dataset.json ]]; then
+    (mkdir -p "$data" && cp .gpu/data/dataset.json "$data/" &&
+     for f in .gpu/data/*.xz; do unxz_one "$f" >"$data/$(basename "${f%.xz}")"; done) \
+      >"$out/data_make.log" 2>&1 &
+  else
+    "$cli" data make --per-family 200 --scans 0 --out "$data" --threads 12 >"$out/data_make.log" 2>&1 &
+  fi
   data_pid=$!
   "$cli" image-data --size 64 --per-family 200 --views 4 --out "$renders" --threads 4 \
     >"$out/image_data.log" 2>&1
