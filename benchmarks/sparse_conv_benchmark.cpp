@@ -7,6 +7,11 @@
 // timed loop, as in a network where every layer after the first finds it cached).
 // "+backward" times forward and the gradients to the features (dense: the input grid) and the
 // weight together.
+// On CUDA the sparse rows come in four variants: the fused kernels (sparse_conv_kernels.h, the
+// default) and the torch ops (index_select / mm / index_add_ per offset, selected by
+// SHAPEDIFF_SPARSE_FUSED=0), each in exact float32 and with TF32 matrix products
+// (at::globalContext().setAllowTF32CuBLAS(true), suffix _tf32); the dense rows run cuDNN with
+// its default TF32 convolutions.
 // CPU rows run with an explicit intra-op thread count (default 2; --threads=N) for ATen's OpenMP
 // loops (the gathers and scatters, oneDNN's dense conv) and report the process CPU time of all
 // threads; CUDA rows end each iteration with a synchronize and report wall time. The sparse
@@ -15,6 +20,7 @@
 //
 //   OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive ./sparse_conv_benchmark --threads=2 \
 //       --benchmark_min_time=1
+#include <ATen/Context.h>
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
@@ -127,24 +133,75 @@ std::vector<std::pair<std::string, Body>> bodies() {
   };
 }
 
-void register_case(const Case& c) {
-  for (const auto& [name, body] : bodies()) {
-    auto* bench = benchmark::RegisterBenchmark((name + "/" + c.device_name).c_str(),
-                                               [&c, body = body](benchmark::State& state) {
-                                                 for (auto _ : state) {
-                                                   body(c);
-                                                   sync(c);
-                                                 }
-                                                 state.SetLabel(c.label());
-                                               });
-    bench->Unit(benchmark::kMillisecond);
-    if (c.cuda) {
-      bench->UseRealTime();
+// How a sparse CUDA row runs: the fused kernels or the torch ops, exact float32 or TF32.
+struct Mode {
+  std::string suffix;
+  bool fused = true;
+  bool tf32 = false;
+};
+
+// Sets SHAPEDIFF_SPARSE_FUSED and TF32 for one row, restoring both after it.
+class ModeScope {
+ public:
+  explicit ModeScope(const Mode& mode) : tf32_(at::globalContext().allowTF32CuBLAS()) {
+    if (const char* before = std::getenv(kFused)) fused_ = before;
+    setenv(kFused, mode.fused ? "1" : "0", 1);
+    at::globalContext().setAllowTF32CuBLAS(mode.tf32);
+  }
+  ~ModeScope() {
+    if (fused_.empty()) {
+      unsetenv(kFused);
     } else {
-      bench->MeasureProcessCPUTime();
+      setenv(kFused, fused_.c_str(), 1);
     }
-    // The dense CPU convolution takes seconds per call.
-    if (name.rfind("dense_conv3d", 0) == 0 && !c.cuda) bench->Iterations(2);
+    at::globalContext().setAllowTF32CuBLAS(tf32_);
+  }
+
+ private:
+  static constexpr const char* kFused = "SHAPEDIFF_SPARSE_FUSED";
+  std::string fused_;
+  bool tf32_;
+};
+
+void register_case(const Case& c) {
+  const std::vector<Mode> sparse_modes =
+      c.cuda ? std::vector<Mode>{{"", true, false},
+                                 {"_torch_ops", false, false},
+                                 {"_tf32", true, true},
+                                 {"_torch_ops_tf32", false, true}}
+             : std::vector<Mode>{{"", true, false}};
+  for (const auto& [name, body] : bodies()) {
+    const bool sparse = name.rfind("sparse_conv", 0) == 0;
+    for (const auto& mode : sparse ? sparse_modes : std::vector<Mode>{{"", true, false}}) {
+      // The suffix goes before "+backward" so that each row reads <op><variant>[+backward].
+      const auto plus = name.find('+');
+      const std::string row = plus == std::string::npos
+                                  ? name + mode.suffix
+                                  : name.substr(0, plus) + mode.suffix + name.substr(plus);
+      auto* bench = benchmark::RegisterBenchmark(
+          (row + "/" + c.device_name).c_str(),
+          [&c, body = body, mode, sparse](benchmark::State& state) {
+            const ModeScope scope(mode);
+            for (auto _ : state) {
+              body(c);
+              sync(c);
+            }
+            std::string label = c.label();
+            if (sparse && c.cuda) {
+              label += std::string(" path=") + (mode.fused ? "fused" : "torch_ops") +
+                       (mode.tf32 ? " tf32" : "");
+            }
+            state.SetLabel(label);
+          });
+      bench->Unit(benchmark::kMillisecond);
+      if (c.cuda) {
+        bench->UseRealTime();
+      } else {
+        bench->MeasureProcessCPUTime();
+      }
+      // The dense CPU convolution takes seconds per call.
+      if (name.rfind("dense_conv3d", 0) == 0 && !c.cuda) bench->Iterations(2);
+    }
   }
 }
 

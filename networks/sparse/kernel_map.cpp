@@ -4,6 +4,7 @@
 #include <c10/util/StringUtil.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <utility>
 
@@ -155,7 +156,31 @@ KernelMap cpu_compact(const torch::Tensor& table, int64_t input_size) {
   return map;
 }
 
-// Pairs of a [K, M] table grouped by offset and, within one, ordered by output row.
+// The int64 [K, M] table with its columns sorted by the set of offsets each one has (a bit per
+// offset, the first 63 offsets only: the order only speeds the kernels up), as int32. A stable
+// sort keeps columns with equal sets in row order, which keeps their gathers close in memory.
+KernelTable sorted_table(const torch::Tensor& table) {
+  const int64_t volume = table.size(0);
+  auto bits = torch::zeros({volume, 1}, torch::kLong);
+  auto bit = bits.accessor<int64_t, 2>();
+  for (int64_t k = 0; k < std::min<int64_t>(volume, 63); ++k) bit[k][0] = int64_t{1} << k;
+  const auto sets = (table.ge(0).to(torch::kLong) * bits.to(table.device())).sum(0);
+  const auto order = std::get<1>(sets.sort(/*stable=*/true, /*dim=*/0, /*descending=*/false));
+  return {table.index_select(1, order).to(torch::kInt32), order.to(torch::kInt32)};
+}
+
+// The tables of both sides of `map`, built from its [K, M] table and the offset of each pair.
+void add_tables(KernelMap& map, const torch::Tensor& table, const torch::Tensor& pair_offsets) {
+  const int64_t volume = table.size(0), n = map.input_size;
+  map.out_table = sorted_table(table);
+  // No input row repeats within one offset, so every pair has its own entry.
+  auto in_table = torch::full({volume * n}, int64_t{-1}, table.options());
+  in_table.index_put_({pair_offsets * n + map.in_rows}, map.out_rows);
+  map.in_table = sorted_table(in_table.view({volume, n}));
+}
+
+// Pairs of a [K, M] table grouped by offset and, within one, ordered by output row; on CUDA also
+// the tables of both sides for the fused convolution.
 KernelMap compact(const torch::Tensor& table, int64_t input_size) {
   if (table.is_cpu()) return cpu_compact(table, input_size);
   const auto found = table.ge(0);
@@ -167,6 +192,7 @@ KernelMap compact(const torch::Tensor& table, int64_t input_size) {
   map.offset_starts.slice(0, 1).copy_(found.sum(1).cumsum(0).cpu());
   map.input_size = input_size;
   map.output_size = table.size(1);
+  add_tables(map, table, where.select(1, 0));
   return map;
 }
 
@@ -261,6 +287,8 @@ KernelMap KernelMap::transposed() const {
   t.offset_starts = offset_starts;
   t.input_size = output_size;
   t.output_size = input_size;
+  t.out_table = in_table;
+  t.in_table = out_table;
   return t;
 }
 

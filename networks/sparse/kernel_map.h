@@ -39,16 +39,33 @@ struct ConvGeometry {
 // Offsets k * dilation - p as int32 [K, 3], in kernel offset order.
 torch::Tensor kernel_offsets(const ConvGeometry& geometry);
 
+// The pairs of one side of a kernel map as a dense table for the fused CUDA convolution
+// (sparse_conv_kernels.h): rows int32 [K, M], entry (k, j) the row on the other side that row
+// order[j] of this side meets under offset k, -1 absent; order int32 [M] a permutation of this
+// side's rows, sorted by which offsets each row has, so that rows sharing a tile of the table
+// mostly miss the same offsets (the kernels skip an offset for a tile only when all of its
+// rows miss it).
+struct KernelTable {
+  torch::Tensor rows;
+  torch::Tensor order;
+  bool defined() const { return rows.defined(); }
+};
+
 struct KernelMap {
   torch::Tensor in_rows;        // int64 [P], on the coordinates' device
   torch::Tensor out_rows;       // int64 [P], on the coordinates' device
   torch::Tensor offset_starts;  // int64 [K + 1] on the CPU: offset k owns pairs [starts[k], starts[k+1])
   int64_t input_size = 0;
   int64_t output_size = 0;
+  // Maps built on CUDA only (undefined on the CPU): the pairs seen from each output row
+  // (out_table, [K, output_size]) and from each input row (in_table, [K, input_size]).
+  KernelTable out_table;
+  KernelTable in_table;
 
   int64_t kernel_volume() const { return offset_starts.size(0) - 1; }
   int64_t pairs() const { return in_rows.size(0); }
-  // Inputs and outputs swapped, offsets kept: the map of the transposed convolution.
+  // Inputs and outputs swapped (tables too), offsets kept: the map of the transposed
+  // convolution.
   KernelMap transposed() const;
 };
 

@@ -1,8 +1,8 @@
-// Internal pieces of the sparse core (sparse_tensor.cpp, kernel_map.cpp) shared between its
-// files: coordinate validation, the hash build, and the CUDA half of the hash and kernel-map
-// query (sparse_cuda.cpp, built with SHAPEDIFF_WITH_CUDA). The CUDA functions check nothing:
-// their callers have validated the coordinates (int32 [N,4], contiguous, in range) and made
-// every tensor contiguous on one CUDA device.
+// Internal pieces of the sparse core (sparse_tensor.cpp, kernel_map.cpp, sparse_conv.cpp) shared
+// between its files: coordinate validation, the hash build, and the CUDA half of the hash, the
+// kernel-map query and the fused convolution (sparse_cuda.cpp, built with SHAPEDIFF_WITH_CUDA).
+// The CUDA functions check nothing: their callers have validated the coordinates (int32 [N,4],
+// contiguous, in range) and made every tensor contiguous on one CUDA device.
 //
 // The hash is two flat tensors of a power-of-two capacity: keys int64 (packed cells, see
 // coordinate_key.h; -1 empty) and values int64 (the row of each key).
@@ -38,6 +38,18 @@ torch::Tensor hash_lookup(const torch::Tensor& keys, const torch::Tensor& values
 // out_coords int32 [M,4] -> int64 [K, M], as CoordinateHash::kernel_table.
 torch::Tensor kernel_table(const torch::Tensor& keys, const torch::Tensor& values,
                            const torch::Tensor& out_coords, const ConvGeometry& geometry);
+
+// The fused convolution (sparse_conv_kernels.h) on contiguous float or double tensors of one
+// device. x [N, Cin], w [K, Cin, Cout], a KernelTable's rows int32 [K, M] and order int32 [M]
+// -> [M, Cout]; tf32 (float only) multiplies on tensor cores.
+torch::Tensor gather_conv(const torch::Tensor& x, const torch::Tensor& w,
+                          const torch::Tensor& table_rows, const torch::Tensor& table_order,
+                          bool tf32);
+// The weight gradient [K, Cin, Cout] from x [N, Cin], dy [M, Cout] and a map's pairs (in_rows,
+// out_rows int64 [P]; starts int64 [K + 1] on the CPU).
+torch::Tensor conv_weight_grad(const torch::Tensor& x, const torch::Tensor& dy,
+                               const torch::Tensor& in_rows, const torch::Tensor& out_rows,
+                               const torch::Tensor& starts);
 
 }  // namespace cuda
 }  // namespace shapediff::sparse::detail

@@ -1,14 +1,19 @@
 #include "networks/sparse/sparse_conv.h"
 
+#include <ATen/Context.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/autograd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 #include <utility>
+
+#include "networks/sparse/sparse_backend.h"
+#include "shapediff/config.h"
 
 namespace shapediff::sparse {
 namespace {
@@ -114,6 +119,46 @@ class SparseConvFunction : public torch::autograd::Function<SparseConvFunction> 
   }
 };
 
+// The CUDA path for float and double: one implicit-GEMM launch per product over the map's
+// tables (sparse_conv_kernels.h) instead of a gather, a product and a scatter per offset. The
+// features' gradient is the same product over the input side's table with each W[k]
+// transposed; the weight's is a split reduction over the pairs of each offset.
+class FusedSparseConvFunction : public torch::autograd::Function<FusedSparseConvFunction> {
+ public:
+  static Tensor forward(AutogradContext* ctx, const Tensor& features, const Tensor& weight,
+                        const Tensor& out_table_rows, const Tensor& out_table_order,
+                        const Tensor& in_table_rows, const Tensor& in_table_order,
+                        const Tensor& in_rows, const Tensor& out_rows, const Tensor& starts) {
+    ctx->save_for_backward({features, weight, in_table_rows, in_table_order, in_rows, out_rows});
+    ctx->saved_data["starts"] = starts;
+    return detail::cuda::gather_conv(features.contiguous(), weight.contiguous(), out_table_rows,
+                                     out_table_order, use_tf32(features));
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    const auto x = saved[0].contiguous(), w = saved[1].contiguous();
+    const auto grad = grad_outputs[0].contiguous();
+    Tensor grad_features, grad_weight;
+    if (ctx->needs_input_grad(0)) {
+      grad_features = detail::cuda::gather_conv(grad, w.transpose(1, 2).contiguous(), saved[2],
+                                                saved[3], use_tf32(grad));
+    }
+    if (ctx->needs_input_grad(1)) {
+      grad_weight = detail::cuda::conv_weight_grad(x, grad, saved[4], saved[5],
+                                                   ctx->saved_data["starts"].toTensor());
+    }
+    return {grad_features, grad_weight, Tensor(), Tensor(), Tensor(),
+            Tensor(),      Tensor(),    Tensor(), Tensor()};
+  }
+
+ private:
+  // TF32 exactly where torch's own float matrix products would use it (the torch-op path's mm).
+  static bool use_tf32(const Tensor& t) {
+    return t.scalar_type() == torch::kFloat && at::globalContext().allowTF32CuBLAS();
+  }
+};
+
 void check_conv_inputs(const char* op, const SparseTensor& x, const Tensor& weight,
                        const Tensor& bias, const ConvGeometry& g) {
   const std::string name = std::string(op) + ": ";
@@ -175,9 +220,25 @@ Tensor sparse_conv_features(const Tensor& features, const Tensor& weight, const 
                                 ", weight on " + weight.device().str() + ", map on " +
                                 map.in_rows.device().str());
   }
+#if SHAPEDIFF_WITH_CUDA
+  if (uses_fused_cuda_conv(features, weight, map)) {
+    return FusedSparseConvFunction::apply(
+        features, weight, map.out_table.rows, map.out_table.order, map.in_table.rows,
+        map.in_table.order, map.in_rows.contiguous(), map.out_rows.contiguous(),
+        map.offset_starts.to(torch::kCPU));
+  }
+#endif
   return SparseConvFunction::apply(features, weight, map.in_rows.contiguous(),
                                    map.out_rows.contiguous(), map.offset_starts.to(torch::kCPU),
                                    map.output_size);
+}
+
+bool uses_fused_cuda_conv(const Tensor& features, const Tensor& weight, const KernelMap& map) {
+  const char* fused = std::getenv("SHAPEDIFF_SPARSE_FUSED");
+  const auto dtype = features.scalar_type();
+  return SHAPEDIFF_WITH_CUDA && features.is_cuda() && map.out_table.defined() &&
+         map.in_table.defined() && (dtype == torch::kFloat || dtype == torch::kDouble) &&
+         weight.scalar_type() == dtype && (fused == nullptr || std::strcmp(fused, "0") != 0);
 }
 
 SparseTensor conv3d(const SparseTensor& x, const Tensor& weight, const Tensor& bias,

@@ -7,7 +7,8 @@
 // conv3d's with padding ConvGeometry::padding(): the dense weight of the same convolution is
 // w_dense[co, ci, kx, ky, kz] = W[k, ci, co] (conv_transpose3d: w_dense[ci, co, kx, ky, kz]).
 // The work is gather-GEMM-scatter over a KernelMap: per kernel offset, gather the input rows,
-// multiply by W[k], add into the output rows (parallel on the CPU; torch ops on other devices).
+// multiply by W[k], add into the output rows (parallel on the CPU; fused kernels or torch ops on
+// CUDA, see uses_fused_cuda_conv).
 //
 //   SparseConv3d conv(SparseConv3dOptions(16, 32, 3));            // submanifold 3x3x3
 //   auto y = conv(x);                                             // x [N,16] -> y [N,32]
@@ -36,6 +37,16 @@ namespace shapediff::sparse {
 // relies on it to add the rows of one offset in parallel.
 torch::Tensor sparse_conv_features(const torch::Tensor& features, const torch::Tensor& weight,
                                    const KernelMap& map);
+
+// Whether sparse_conv_features runs the fused CUDA kernels (sparse_conv_kernels.h: one
+// implicit-GEMM launch over the map's tables per product, TF32 where torch's matrix products
+// use it, at::globalContext().allowTF32CuBLAS()) rather than the gather / mm / index_add_ per
+// offset of the torch-op path: in CUDA builds, for float or double features and weight on CUDA
+// with a map built there, unless the environment sets SHAPEDIFF_SPARSE_FUSED=0 (read on every
+// call, so benchmarks can time both paths in one run). Other dtypes (half, bfloat16) and the CPU
+// take the other path.
+bool uses_fused_cuda_conv(const torch::Tensor& features, const torch::Tensor& weight,
+                          const KernelMap& map);
 
 // Stride 1: submanifold convolution, the output has x's cells and stride. Stride s > 1: the
 // output has the cells manager->downsample_coords(x.coords(), s) and stride x.stride() * s.
