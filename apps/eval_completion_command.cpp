@@ -5,10 +5,12 @@
 // --threshold, in the dataset's stored frame (unit sphere). Baselines: the scan alone, and
 // nearest-neighbour retrieval of the training shape closest to the scan by one-sided Chamfer
 // distance (scan -> shape).
+#include <algorithm>
 #include <chrono>
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -41,6 +43,9 @@ struct EvalCompletionArgs {
   int64_t jump_n_sample = 3;
   int64_t view = 0;
   double threshold = 0.01;
+  // Every method is told the test shape's category: retrieval searches that category's training
+  // shapes only, class-conditional models get its label (as PVD's per-category models know it).
+  bool category_known = false;
   uint64_t seed = 0;
   int64_t threads = 2;
   std::string json;
@@ -125,6 +130,39 @@ int run_eval_completion(const EvalCompletionArgs& a) {
   std::vector<torch::Tensor> train_points;
   for (const auto& r : train) train_points.push_back(r.points);
   const auto train_stack = torch::stack(train_points).contiguous();  // [T,N,3]
+  // Rows of train_stack per category name, for --category-known.
+  std::map<std::string, torch::Tensor> train_rows;
+  {
+    std::map<std::string, std::vector<int64_t>> rows;
+    for (size_t i = 0; i < train.size(); ++i) {
+      rows[train_info.categories.at(static_cast<size_t>(train[i].label))].push_back(static_cast<int64_t>(i));
+    }
+    for (auto& [name, r] : rows) train_rows[name] = torch::tensor(r, torch::kLong);
+  }
+  // The label a class-conditional model gets for a category under --category-known.
+  auto model_label = [&](const diffusion::PointModel& model, const std::string& category) -> std::optional<int64_t> {
+    if (!a.category_known || model.config.num_classes == 0) return std::nullopt;
+    const auto& classes = model.config.classes;
+    const auto it = std::find(classes.begin(), classes.end(), category);
+    if (it == classes.end()) {
+      std::string names;
+      for (const auto& c : classes) names += (names.empty() ? "" : ", ") + c;
+      throw std::invalid_argument("--category-known: the model has no class '" + category + "' (its classes: " +
+                                  names + ")");
+    }
+    return static_cast<int64_t>(it - classes.begin());
+  };
+  if (a.category_known) {
+    for (const auto& r : test) {
+      const auto& category = info.categories.at(static_cast<size_t>(r.label));
+      if (!train_rows.count(category)) {
+        throw std::invalid_argument("--category-known: " + train_dir + " has no '" + a.train_split +
+                                    "' shapes of category '" + category + "'");
+      }
+      if (gen) model_label(*gen, category);
+      if (cond) model_label(*cond, category);
+    }
+  }
 
   shapes::EmdOptions emd;
   emd.method = shapes::EmdMethod::Approximate;
@@ -150,12 +188,14 @@ int run_eval_completion(const EvalCompletionArgs& a) {
     score("input", category, scan, r.points);
     progress.update(++done);
     auto t0 = std::chrono::steady_clock::now();
-    // Retrieval: the training shape nearest to the scan by one-sided Chamfer distance.
+    // Retrieval: the training shape nearest to the scan by one-sided Chamfer distance (among
+    // the shapes of the scan's category under --category-known).
+    const auto candidates = a.category_known ? train_stack.index_select(0, train_rows.at(category)) : train_stack;
     const auto nearest = shapes::nearest_squared_distances(
-        scan.unsqueeze(0).expand({train_stack.size(0), scan.size(0), 3}).contiguous(), train_stack);
+        scan.unsqueeze(0).expand({candidates.size(0), scan.size(0), 3}).contiguous(), candidates);
     const int64_t best = nearest.a_to_b.mean(1).argmin().item<int64_t>();
     seconds["retrieval"] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    score("retrieval", category, train_stack[best], r.points);
+    score("retrieval", category, candidates[best], r.points);
     progress.update(++done);
     for (const auto& m : methods) {
       const auto kind = diffusion::parse_point_completion_method(m);
@@ -165,6 +205,7 @@ int run_eval_completion(const EvalCompletionArgs& a) {
       o.sampler = sampler;
       o.steps = a.steps;
       o.seed = a.seed;
+      o.label = model_label(model, category);
       o.sampler_options.jump_length = a.jump_length;
       o.sampler_options.jump_n_sample = a.jump_n_sample;
       t0 = std::chrono::steady_clock::now();
@@ -189,7 +230,7 @@ int run_eval_completion(const EvalCompletionArgs& a) {
   md << "\n";
   nlohmann::json json = {{"data", a.data}, {"split", a.split}, {"retrieval_data", train_dir},
                          {"retrieval_split", a.train_split}, {"per_category", a.per_category},
-                         {"shapes", test.size()}, {"view", a.view}, {"sampler", a.sampler}, {"steps", a.steps},
+                         {"shapes", test.size()}, {"view", a.view}, {"category_known", a.category_known}, {"sampler", a.sampler}, {"steps", a.steps},
                          {"repaint_jump_length", a.jump_length}, {"repaint_jump_n_sample", a.jump_n_sample},
                          {"threshold", a.threshold}, {"frame", "dataset stored frame (" + shapes::to_string(info.normalization.kind) + ")"},
                          {"cd", "sum of the two directed mean squared distances"}, {"emd", "approximate auction, euclidean"}};
@@ -212,7 +253,8 @@ int run_eval_completion(const EvalCompletionArgs& a) {
   }
   std::cout << md.str();
   std::cout << "CD: sum of both directed mean squared distances; EMD: approximate, euclidean; stored frame ("
-            << shapes::to_string(info.normalization.kind) << "); " << test.size() << " shapes, scan view " << a.view << "\n";
+            << shapes::to_string(info.normalization.kind) << "); " << test.size() << " shapes, scan view " << a.view
+            << (a.category_known ? "; category known to every method" : "") << "\n";
   if (!a.json.empty()) io::write_json(a.json, json);
   return 0;
 }
@@ -239,6 +281,9 @@ void add_eval_completion_command(CLI::App& app, Action& action) {
   cmd->add_option("--steps", a->steps, "Sampler steps")->capture_default_str();
   cmd->add_option("--view", a->view, "Which of each shape's scans")->capture_default_str();
   cmd->add_option("--threshold", a->threshold, "F-score distance threshold (stored frame units)")->capture_default_str();
+  cmd->add_flag("--category-known", a->category_known,
+               "Tell every method the test shape's category: retrieval searches that category only, "
+               "class-conditional models get its label (default: no method knows it)");
   cmd->add_option("--seed", a->seed, "Seed")->capture_default_str();
   cmd->add_option("--threads", a->threads, "CPU threads")->capture_default_str();
   cmd->add_option("--json", a->json, "Also write the numbers as JSON");

@@ -169,6 +169,32 @@ TEST_F(CliComplete, EvalCompletionScoresEveryMethodAndNamesBadInput) {
           (root_ / "completion").string() + " --train-data " + (root_ / "data64").string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("64 points per shape"), std::string::npos) << r.out;
+  // Every method told the category: retrieval searches that category only, the class-conditional
+  // models get its label; a category that retrieval's dataset or a model lacks is named.
+  const auto known_json = root_ / "eval_known.json";
+  r = run("eval-completion --data " + scanned + " --split train --per-category 1 --steps 3 --threads 1"
+          " --category-known --strategies conditional,sdedit --completion-model " + (root_ / "completion").string() +
+          " --model " + (root_ / "generation").string() + " --json " + known_json.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("category known to every method"), std::string::npos) << r.out;
+  const auto known = nlohmann::json::parse(bytes(known_json));
+  EXPECT_TRUE(known.at("category_known").get<bool>());
+  EXPECT_LT(known["results"]["retrieval"]["all"]["cd"].get<double>(), 0.01 * input_cd) << r.out;
+  auto chairs = run("data make --families chair --per-family 1 --resolution 24 --points 128 --scans 0 --val 0 "
+                    "--test 0 --threads 1 --out " + (root_ / "chairs").string());
+  ASSERT_EQ(chairs.code, 0) << chairs.out;
+  r = run("eval-completion --data " + scanned + " --split train --steps 3 --category-known --completion-model " +
+          (root_ / "completion").string() + " --train-data " + (root_ / "chairs").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("no 'train' shapes of category 'mug'"), std::string::npos) << r.out;
+  auto tables = run("data make --families table --per-family 1 --resolution 24 --points 128 --scans 1 --val 0 "
+                    "--test 0 --threads 1 --out " + (root_ / "tables").string());
+  ASSERT_EQ(tables.code, 0) << tables.out;
+  r = run("eval-completion --data " + (root_ / "tables").string() + " --split train --steps 3 --category-known "
+          "--completion-model " + (root_ / "completion").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("the model has no class 'table'"), std::string::npos) << r.out;
+
   // A dataset without scans, a scan view it does not have, a strategy without its model.
   r = run("eval-completion --data " + (root_ / "data").string() + " --model " + (root_ / "generation").string());
   EXPECT_EQ(r.code, 2);
