@@ -7,11 +7,12 @@
 // timed loop, as in a network where every layer after the first finds it cached).
 // "+backward" times forward and the gradients to the features (dense: the input grid) and the
 // weight together.
-// On CUDA the sparse rows come in four variants: the fused kernels (sparse_conv_kernels.h, the
-// default) and the torch ops (index_select / mm / index_add_ per offset, selected by
-// SHAPEDIFF_SPARSE_FUSED=0), each in exact float32 and with TF32 matrix products
-// (at::globalContext().setAllowTF32CuBLAS(true), suffix _tf32); the dense rows run cuDNN with
-// its default TF32 convolutions.
+// On CUDA the sparse rows come in six variants: the fused kernels (sparse_conv_kernels.h, the
+// default: the pipelined kernel on compute capability 8.0 and up), the first fused kernels
+// (SHAPEDIFF_SPARSE_PIPELINED=0, suffix _first_kernels) and the torch ops (index_select / mm /
+// index_add_ per offset, selected by SHAPEDIFF_SPARSE_FUSED=0), each in exact float32 and with
+// TF32 matrix products (at::globalContext().setAllowTF32CuBLAS(true), suffix _tf32); the dense
+// rows run cuDNN with its default TF32 convolutions.
 // CPU rows run with an explicit intra-op thread count (default 2; --threads=N) for ATen's OpenMP
 // loops (the gathers and scatters, oneDNN's dense conv) and report the process CPU time of all
 // threads; CUDA rows end each iteration with a synchronize and report wall time. The sparse
@@ -133,41 +134,58 @@ std::vector<std::pair<std::string, Body>> bodies() {
   };
 }
 
-// How a sparse CUDA row runs: the fused kernels or the torch ops, exact float32 or TF32.
+// How a sparse CUDA row runs: the fused kernels (pipelined or the first ones) or the torch ops,
+// exact float32 or TF32.
 struct Mode {
   std::string suffix;
   bool fused = true;
   bool tf32 = false;
+  bool pipelined = true;
 };
 
-// Sets SHAPEDIFF_SPARSE_FUSED and TF32 for one row, restoring both after it.
-class ModeScope {
+// Sets an environment variable for its lifetime.
+class EnvScope {
  public:
-  explicit ModeScope(const Mode& mode) : tf32_(at::globalContext().allowTF32CuBLAS()) {
-    if (const char* before = std::getenv(kFused)) fused_ = before;
-    setenv(kFused, mode.fused ? "1" : "0", 1);
-    at::globalContext().setAllowTF32CuBLAS(mode.tf32);
+  EnvScope(const char* name, const char* value) : name_(name) {
+    if (const char* before = std::getenv(name)) before_ = before;
+    setenv(name, value, 1);
   }
-  ~ModeScope() {
-    if (fused_.empty()) {
-      unsetenv(kFused);
+  ~EnvScope() {
+    if (before_.empty()) {
+      unsetenv(name_.c_str());
     } else {
-      setenv(kFused, fused_.c_str(), 1);
+      setenv(name_.c_str(), before_.c_str(), 1);
     }
-    at::globalContext().setAllowTF32CuBLAS(tf32_);
   }
 
  private:
-  static constexpr const char* kFused = "SHAPEDIFF_SPARSE_FUSED";
-  std::string fused_;
+  std::string name_, before_;
+};
+
+// Sets SHAPEDIFF_SPARSE_FUSED, SHAPEDIFF_SPARSE_PIPELINED and TF32 for one row, restoring them
+// after it.
+class ModeScope {
+ public:
+  explicit ModeScope(const Mode& mode)
+      : fused_("SHAPEDIFF_SPARSE_FUSED", mode.fused ? "1" : "0"),
+        pipelined_("SHAPEDIFF_SPARSE_PIPELINED", mode.pipelined ? "1" : "0"),
+        tf32_(at::globalContext().allowTF32CuBLAS()) {
+    at::globalContext().setAllowTF32CuBLAS(mode.tf32);
+  }
+  ~ModeScope() { at::globalContext().setAllowTF32CuBLAS(tf32_); }
+
+ private:
+  EnvScope fused_, pipelined_;
   bool tf32_;
 };
 
 void register_case(const Case& c) {
   const std::vector<Mode> sparse_modes =
       c.cuda ? std::vector<Mode>{{"", true, false},
+                                 {"_first_kernels", true, false, false},
                                  {"_torch_ops", false, false},
                                  {"_tf32", true, true},
+                                 {"_first_kernels_tf32", true, true, false},
                                  {"_torch_ops_tf32", false, true}}
              : std::vector<Mode>{{"", true, false}};
   for (const auto& [name, body] : bodies()) {
@@ -188,7 +206,8 @@ void register_case(const Case& c) {
             }
             std::string label = c.label();
             if (sparse && c.cuda) {
-              label += std::string(" path=") + (mode.fused ? "fused" : "torch_ops") +
+              label += std::string(" path=") +
+                       (mode.fused ? (mode.pipelined ? "fused" : "fused_first") : "torch_ops") +
                        (mode.tf32 ? " tf32" : "");
             }
             state.SetLabel(label);

@@ -23,7 +23,11 @@ namespace shapediff::sparse::kernels {
 // so out needs no clearing. A block owns 64 columns of the table times 64 output channels and
 // skips the offsets for which all its 64 entries are -1. tf32 (float only) multiplies on tensor
 // cores with TF32 inputs and float sums, on devices of compute capability 8.0 and up (plain
-// float elsewhere).
+// float elsewhere). Float on compute capability 8.0 and up with cin and cout multiples of 4,
+// 16-byte aligned pointers and volume <= 64 runs a pipelined kernel (asynchronous copies of the
+// next gathered tile during the current product; TF32 through mma.sync); anything else, or
+// SHAPEDIFF_SPARSE_PIPELINED=0 in the environment (to compare them), runs the first kernels.
+// Without tf32 both sum the same float products in the same order.
 cudaError_t gather_conv(const float* x, const float* w, const int32_t* table, const int32_t* order,
                         int64_t m, int64_t volume, int64_t cin, int64_t cout, bool tf32,
                         float* out, cudaStream_t stream);

@@ -3,8 +3,11 @@
 // inputs, channel counts with tails (3->5, 17->33, 64->64, 70->130), kernel sizes 1, 2, 3 and 5
 // (125 offsets, past the 63 that the table sort looks at), strides 1 and 2, submanifold,
 // strided, transposed and generative maps, empty maps; float32 (plain and TF32) and float64;
-// half falls back to the torch-op path, as does SHAPEDIFF_SPARSE_FUSED=0. The tables of CUDA
-// maps are checked against their pairs.
+// half falls back to the torch-op path, as does SHAPEDIFF_SPARSE_FUSED=0. Channel counts that
+// are multiples of 4 (64->64, and the tails 4->8, 12->20, 68->132) run the pipelined float
+// kernel on compute capability 8.0 and up, the others and kernel size 5 the first kernels, which
+// SHAPEDIFF_SPARSE_PIPELINED=0 also selects. The tables of CUDA maps are checked against their
+// pairs.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -54,25 +57,26 @@ class Tf32Scope {
   bool before_;
 };
 
-// Sets SHAPEDIFF_SPARSE_FUSED for its lifetime.
-class FusedEnvScope {
+// Sets an environment variable (SHAPEDIFF_SPARSE_FUSED, SHAPEDIFF_SPARSE_PIPELINED) for its
+// lifetime.
+class EnvScope {
  public:
-  explicit FusedEnvScope(const char* value) {
-    const char* before = std::getenv(kName);
+  EnvScope(const char* name, const char* value) : name_(name) {
+    const char* before = std::getenv(name);
     had_ = before != nullptr;
     if (had_) before_ = before;
-    setenv(kName, value, 1);
+    setenv(name, value, 1);
   }
-  ~FusedEnvScope() {
+  ~EnvScope() {
     if (had_) {
-      setenv(kName, before_.c_str(), 1);
+      setenv(name_.c_str(), before_.c_str(), 1);
     } else {
-      unsetenv(kName);
+      unsetenv(name_.c_str());
     }
   }
 
  private:
-  static constexpr const char* kName = "SHAPEDIFF_SPARSE_FUSED";
+  std::string name_;
   bool had_ = false;
   std::string before_;
 };
@@ -225,6 +229,44 @@ TEST_F(FusedSparseConv, Tf32WhereTorchUsesIt_CUDA) {
   }
 }
 
+TEST_F(FusedSparseConv, PipelinedKernelChannelTails_CUDA) {
+  // Tails of the 16-channel depth step and of the 64-channel tile in 16-byte chunks.
+  for (const bool tf32 : {false, true}) {
+    const Tf32Scope scope(tf32);
+    const double tolerance = tf32 ? 1e-2 : 1e-5;
+    for (const auto& [cin, cout] :
+         std::vector<std::pair<int64_t, int64_t>>{{4, 8}, {12, 20}, {68, 132}}) {
+      compare(Kind::kConv, {3, 1, 1}, cin, cout, torch::kFloat32, tolerance);
+      compare(Kind::kConv, {2, 2, 1}, cin, cout, torch::kFloat32, tolerance);
+      compare(Kind::kTranspose, {2, 2, 1}, cin, cout, torch::kFloat32, tolerance);
+      compare(Kind::kGenerative, {3, 1, 1}, cin, cout, torch::kFloat32, tolerance);
+    }
+  }
+}
+
+TEST_F(FusedSparseConv, PipelinedMatchesTheFirstKernels_CUDA) {
+  const torch::Device cuda(torch::kCUDA);
+  const Tf32Scope exact(false);
+  const auto coords = random_sparse_coords(2, 14, 0.3).to(cuda);
+  const auto map = submanifold_map(coords, 3, 1);
+  const auto x = torch::randn({coords.size(0), 64}, torch::TensorOptions(cuda));
+  const auto w = torch::randn({27, 64, 64}, torch::TensorOptions(cuda)) / 40;
+  const auto v = torch::randn({coords.size(0), 64}, torch::TensorOptions(cuda));
+  const auto conv = [&](const Tensor& f, const Tensor& weight) {
+    return sparse_conv_features(f, weight, map);
+  };
+  const auto pipelined = run(conv, x, w, v);
+  const EnvScope first_kernels("SHAPEDIFF_SPARSE_PIPELINED", "0");
+  ASSERT_TRUE(uses_fused_cuda_conv(x, w, map));
+  const auto first = run(conv, x, w, v);
+  // The same float products summed in the same order.
+  expect_near(pipelined.out, first.out.cpu().to(torch::kFloat64), 1e-6, "forward");
+  expect_near(pipelined.grad_features, first.grad_features.cpu().to(torch::kFloat64), 1e-6,
+              "grad features");
+  expect_near(pipelined.grad_weight, first.grad_weight.cpu().to(torch::kFloat64), 1e-6,
+              "grad weight");
+}
+
 TEST_F(FusedSparseConv, TablesMatchThePairs_CUDA) {
   const auto coords = random_sparse_coords(2, 10, 0.3).to(torch::kCUDA);
   const auto coarse = downsample_coords(coords, 2);
@@ -304,12 +346,12 @@ TEST_F(FusedSparseConv, HalfAndTheSwitchFallBack_CUDA) {
   EXPECT_EQ(half.scalar_type(), torch::kHalf);
   expect_near(half, fused.cpu().to(torch::kFloat64), 1e-2, "half through the torch ops");
   {
-    const FusedEnvScope off("0");
+    const EnvScope off("SHAPEDIFF_SPARSE_FUSED", "0");
     EXPECT_FALSE(uses_fused_cuda_conv(x, w, map));
     const auto ops = sparse_conv_features(x, w, map);
     expect_near(ops, fused.cpu().to(torch::kFloat64), 1e-5, "torch ops against fused");
   }
-  const FusedEnvScope on("1");
+  const EnvScope on("SHAPEDIFF_SPARSE_FUSED", "1");
   EXPECT_TRUE(uses_fused_cuda_conv(x, w, map));
 }
 
