@@ -280,7 +280,7 @@ TEST_F(CliTrain, ImageModelsTrainOnAPngFolderResumeAndSample) {
   // Bad input: an image of another size, a voxel model, an unknown strategy, a bad strength.
   const auto bad = scratch("image_bad2");
   r = run("image edit --model " + out.string() + " --input " + std::string(SHAPEDIFF_SOURCE_DIR) +
-          "/docs/images/demo_car.png --out " + bad.string());
+          "/docs/images/demo_chair.png --out " + bad.string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("the model draws 16x16"), std::string::npos) << r.out;
   r = run("image inpaint --model " + out.string() + " --input " + pngs[0].string() + " --mask " +
