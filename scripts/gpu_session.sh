@@ -6,8 +6,12 @@
 #   scripts/gpu_session.sh
 # Environment:
 #   GPU_TIME=seconds   for the whole script (default 550)
-#   RUNS="completion voxels images"   which trainings run side by side (names below)
-#   CHECKS=0           skip the CUDA tests, the replay and the benchmarks (a training-only lease)
+#   RUNS="completion voxels images"   which trainings run side by side (names below: completion,
+#                      generation, voxels, images, sr, sparse)
+#   CHECKS=1           (default) the networks and diffusion *_CUDA tests, then the sparse
+#                      convolution and NCCL timings on the idle GPU; CHECKS=full adds the
+#                      shapes tests, the scheduler replay, PVCNN, point-op and sampling timings;
+#                      CHECKS=0 trains only
 #   .gpu/init/RUN.pt   continues RUN from that model (train --init-from), e.g. the model an
 #                      earlier lease brought back; else the shipped model where there is one
 # Expects, carried from the developer machine (made by scripts/gpu_prepare.sh):
@@ -26,7 +30,7 @@ log() { echo "[$(el)s] $*" | tee -a "$out/session.log"; }
 # Dependencies, unpacked beside the tree (never into /); the committed tree becomes the cwd.
 source scripts/gpu_env.sh
 checks=${CHECKS:-1}
-data=/tmp/gpudata renders=/tmp/renders
+data=/tmp/gpudata renders=/tmp/renders scans=/tmp/gpuscans
 # The diffusion tests read the scheduler reference from ../shared at start-up.
 mkdir -p ../shared/reference && cp -n .gpu/ref/diffusers_schedulers.json ../shared/reference/
 
@@ -44,10 +48,17 @@ log "app built rc=$app_rc"
 [[ $app_rc -eq 0 ]] || grep -m15 -E "error|Error" "$out/build_app.log"
 
 # The rest of the build runs beside the training, on fewer cores.
-if [[ $checks == 1 ]]; then
-  cmake --build "$build" -j10 --target shapediff_networks_tests shapediff_diffusion_tests \
-    shapediff_shapes_tests point_ops_benchmark pvcnn_benchmark sparse_conv_benchmark \
-    -- "${keep_going[@]}" >"$out/build_rest.log" 2>&1 &
+test_suites=(networks diffusion)
+targets=(shapediff_networks_tests shapediff_diffusion_tests sparse_conv_benchmark)
+# The NCCL timing exists where the configure check found c10d's NCCL (cmake/ShapediffNccl.cmake).
+grep -q 'SHAPEDIFF_WITH_NCCL:INTERNAL=ON\|SHAPEDIFF_WITH_NCCL=ON\|NCCL data parallel on' "$out/configure.log" \
+  "$build/CMakeCache.txt" 2>/dev/null && targets+=(data_parallel_nccl)
+if [[ $checks == full ]]; then
+  test_suites+=(shapes)
+  targets+=(shapediff_shapes_tests point_ops_benchmark pvcnn_benchmark)
+fi
+if [[ $checks != 0 ]]; then
+  cmake --build "$build" -j8 --target "${targets[@]}" -- "${keep_going[@]}" >"$out/build_rest.log" 2>&1 &
   rest_pid=$!
 fi
 
@@ -60,27 +71,28 @@ unxz_one() {
 if [[ $app_rc -eq 0 ]]; then
   # Virtual scans need CGAL, which this build leaves out: the shapes and their points are made
   # here, and the completion run reads a carried train split (.gpu/data from gpu_prepare.sh).
+  data_pids=()
   if [[ -f .gpu/data/dataset.json ]]; then
-    (mkdir -p "$data" && cp .gpu/data/dataset.json "$data/" &&
-     for f in .gpu/data/*.xz; do unxz_one "$f" >"$data/$(basename "${f%.xz}")"; done) \
-      >"$out/data_make.log" 2>&1 &
-  else
-    "$cli" data make --per-family 200 --scans 0 --out "$data" --threads 12 >"$out/data_make.log" 2>&1 &
+    mkdir -p "$scans" && cp .gpu/data/dataset.json "$scans/"
+    for f in .gpu/data/*.xz; do unxz_one "$f" >"$scans/$(basename "${f%.xz}")" & data_pids+=($!); done
   fi
-  data_pid=$!
+  "$cli" data make --per-family 200 --scans 0 --out "$data" --threads 12 >"$out/data_make.log" 2>&1 &
+  data_pids+=($!)
   "$cli" image-data --size 64 --per-family 200 --views 4 --out "$renders" --threads 4 \
     >"$out/image_data.log" 2>&1
-  wait "$data_pid"
+  wait "${data_pids[@]}"
   log "data made: $(tail -1 "$out/data_make.log"); renders: $(tail -1 "$out/image_data.log")"
 fi
 
-train_end=$(( budget - ( checks == 1 ? 95 : 30 ) ))
+case $checks in full) reserve=95 ;; 0) reserve=30 ;; *) reserve=50 ;; esac
+train_end=$(( budget - reserve ))
 read -r -a runs <<<"${RUNS:-completion voxels images}"
 declare -A cfg=([completion]=configs/completion-small-gpu.json [generation]=configs/points-small-gpu.json
-                [voxels]=configs/voxels-small.json [images]=configs/images-small-gpu.json)
+                [voxels]=configs/voxels-small.json [images]=configs/images-small-gpu.json
+                [sr]=configs/images-sr-small-gpu.json [sparse]=configs/sparse-voxels-small-gpu.json)
 declare -A init=([completion]=models/completion-procedural-small.pt
                  [generation]=models/points-procedural-small.pt)
-declare -A dataset=([images]=$renders)
+declare -A dataset=([images]=$renders [sr]=$renders [completion]=$scans)
 for r in "${runs[@]}"; do
   [[ -f .gpu/init/$r.pt ]] && init[$r]=.gpu/init/$r.pt
 done
@@ -88,8 +100,8 @@ if [[ $app_rc -eq 0 ]]; then
   # Calibrate: 60 steps of all runs side by side, then size the real runs to the time left.
   calib_pids=()
   for r in "${runs[@]}"; do
-    "$cli" train --config "${cfg[$r]}" --data "${dataset[$r]:-$data}" --out /tmp/calib-$r --steps 60 \
-      --device cuda --threads 4 >"$out/calib_$r.log" 2>&1 &
+    "$cli" train --config "${cfg[$r]}" --data "${dataset[$r]:-$data}" --out /tmp/calib-$r --steps 40 \
+      --device cuda --threads 3 >"$out/calib_$r.log" 2>&1 &
     calib_pids+=($!)
   done
   wait "${calib_pids[@]}"
@@ -99,25 +111,27 @@ if [[ $app_rc -eq 0 ]]; then
     steps=$(python3 -c "print(max(200, int(float('${rate:-0}') * 0.9 * $left)))")
     log "$r: calibration ${rate:-?} steps/s, training $steps steps in ${left}s${init[$r]:+ from ${init[$r]}}"
     "$cli" train --config "${cfg[$r]}" --data "${dataset[$r]:-$data}" --out "/tmp/run-$r" --steps "$steps" \
-      --device cuda --threads 4 ${init[$r]:+--init-from "${init[$r]}"} >"$out/train_$r.log" 2>&1 &
+      --device cuda --threads 3 ${init[$r]:+--init-from "${init[$r]}"} >"$out/train_$r.log" 2>&1 &
     eval "train_${r}_pid=$!"
   done
 fi
 
-if [[ $checks == 1 ]]; then
+if [[ $checks != 0 ]]; then
   # CUDA kernels against the CPU ops, and the scheduler reference replayed on CUDA (correctness
   # only; their timings come later, on an idle GPU).
   wait "$rest_pid"; rest_rc=$?
   log "tests built rc=$rest_rc"
   [[ $rest_rc -eq 0 ]] || grep -m15 -E "error:" "$out/build_rest.log"
-  for t in networks diffusion shapes; do
+  for t in "${test_suites[@]}"; do
     b=$build/tests/shapediff_${t}_tests
-    [[ -x $b ]] && "$b" --gtest_filter='*_CUDA' >"$out/tests_$t.log" 2>&1
+    [[ -x $b ]] && timeout 150 "$b" --gtest_filter='*_CUDA' >"$out/tests_$t.log" 2>&1
     log "tests $t rc=$? $(grep -cE '^\[  FAILED  \]' "$out/tests_$t.log" 2>/dev/null) failed lines"
   done
-  "$cli" scheduler replay --reference .gpu/ref/diffusers_schedulers.json --device cuda \
-    >"$out/replay_cuda.log" 2>&1
-  log "replay on cuda rc=$?"
+  if [[ $checks == full ]]; then
+    "$cli" scheduler replay --reference .gpu/ref/diffusers_schedulers.json --device cuda \
+      >"$out/replay_cuda.log" 2>&1
+    log "replay on cuda rc=$?"
+  fi
 fi
 
 # Let the training finish; stop it with a checkpoint if it overruns.
@@ -130,12 +144,23 @@ for r in "${runs[@]}"; do
   tail -2 "$out/train_$r.log"
   m=/tmp/run-$r/model.pt
   [[ -f $m ]] || m=$(ls -t /tmp/run-$r/checkpoints/*.pt 2>/dev/null | head -1)
-  [[ -n $m && -f $m ]] && cp "$m" "$out/$r-model.pt"
+  # The device tool brings back files of at most 16 MB: larger models stay (and are sampled
+  # here, below).
+  if [[ -n $m && -f $m ]]; then
+    (( $(stat -c %s "$m") < 16000000 )) && cp "$m" "$out/$r-model.pt" || log "$r: $m is too big to bring back"
+    cp "$m" "/tmp/$r-model.pt"
+  fi
   cp /tmp/run-$r/log.jsonl "$out/$r-log.jsonl" 2>/dev/null
 done
 
-if [[ $checks == 1 ]]; then
+if [[ $checks != 0 ]]; then
   # Timings on the idle GPU.
+  timeout 40 "$build/benchmarks/sparse_conv_benchmark" --benchmark_filter=cuda \
+    --benchmark_min_time=0.2 >"$out/sparse_conv_cuda.log" 2>&1
+  [[ -x $build/benchmarks/data_parallel_nccl ]] &&
+    timeout 30 "$build/benchmarks/data_parallel_nccl" >"$out/nccl_cuda.log" 2>&1
+fi
+if [[ $checks == full ]]; then
   if (( $(el) < budget - 45 )); then
     "$build/benchmarks/pvcnn_benchmark" --device=cuda --batch=16 --points=2048 \
       --benchmark_min_time=0.3 >"$out/pvcnn_bench_cuda.log" 2>&1
@@ -157,14 +182,14 @@ if [[ $checks == 1 ]]; then
 fi
 
 echo "== $(cat "$out/gpu.txt")  ($(el)s)"
-echo "== CUDA kernels vs CPU:"
-grep -hE '^\[ +(OK|FAILED|SKIPPED) +\]' "$out"/tests_*.log | head -30
-echo "== replay on cuda:"; tail -2 "$out/replay_cuda.log"
-for t in networks diffusion shapes; do
+[[ $checks == full ]] && { echo "== replay on cuda:"; tail -2 "$out/replay_cuda.log"; }
+for t in "${test_suites[@]}"; do
   echo "== CUDA tests $t: $(grep -E 'PASSED|FAILED  \] [0-9]|tests ran' "$out/tests_$t.log" 2>/dev/null | tr '\n' ' ')"
   grep -E '^\[  FAILED  \]' "$out/tests_$t.log" 2>/dev/null | head -5
 done
-echo "== training:"; for r in "${runs[@]}"; do tail -1 "$out/train_$r.log" 2>/dev/null; done
+echo "== training:"; for r in "${runs[@]}"; do echo "$r: $(tail -1 "$out/train_$r.log" 2>/dev/null)"; done
+echo "== sparse conv cuda:"; grep -E '/cuda' "$out/sparse_conv_cuda.log" 2>/dev/null | cut -c1-150 | head -24
+echo "== nccl:"; tail -8 "$out/nccl_cuda.log" 2>/dev/null
 echo "== pvcnn cuda:"; grep -E '^(BM|pvd|small|tiny|[a-z_/]+ +[0-9])' "$out/pvcnn_bench_cuda.log" 2>/dev/null | head -8
 echo "== point ops cuda:"; grep -E '/cuda' "$out/point_ops_bench_cuda.log" 2>/dev/null | head -10
 echo "== sample 16 shapes, DPM-Solver++ 25 steps, cuda:"; tail -2 "$out/sample_cuda.log" 2>/dev/null
