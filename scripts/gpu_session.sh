@@ -84,7 +84,7 @@ if [[ $app_rc -eq 0 ]]; then
   log "data made: $(tail -1 "$out/data_make.log"); renders: $(tail -1 "$out/image_data.log")"
 fi
 
-case $checks in full) reserve=95 ;; 0) reserve=30 ;; *) reserve=50 ;; esac
+case $checks in full) reserve=95 ;; 0) reserve=30 ;; *) reserve=85 ;; esac
 train_end=$(( budget - reserve ))
 read -r -a runs <<<"${RUNS:-completion voxels images}"
 declare -A cfg=([completion]=configs/completion-small-gpu.json [generation]=configs/points-small-gpu.json
@@ -153,6 +153,19 @@ for r in "${runs[@]}"; do
   cp /tmp/run-$r/log.jsonl "$out/$r-log.jsonl" 2>/dev/null
 done
 
+# The voxel models are too big to bring back: their samples (grids, marching-cubes meshes)
+# come back in the log archive instead.
+if [[ -f /tmp/voxels-model.pt ]]; then
+  timeout 60 "$cli" sample --model /tmp/voxels-model.pt --count 8 --class chair --device cuda \
+    --out "$out/voxel_samples" >"$out/sample_voxels.log" 2>&1
+  log "voxel samples rc=$? $(tail -1 "$out/sample_voxels.log")"
+  if [[ -f /tmp/sparse-model.pt ]]; then
+    timeout 90 "$cli" sample --model /tmp/sparse-model.pt --coarse-model /tmp/voxels-model.pt --count 4 \
+      --class chair --device cuda --out "$out/sparse_samples" >"$out/sample_sparse.log" 2>&1
+    log "sparse-voxel samples rc=$? $(tail -1 "$out/sample_sparse.log")"
+  fi
+fi
+
 if [[ $checks != 0 ]]; then
   # Timings on the idle GPU.
   timeout 40 "$build/benchmarks/sparse_conv_benchmark" --benchmark_filter=cuda \
@@ -194,5 +207,5 @@ echo "== pvcnn cuda:"; grep -E '^(BM|pvd|small|tiny|[a-z_/]+ +[0-9])' "$out/pvcn
 echo "== point ops cuda:"; grep -E '/cuda' "$out/point_ops_bench_cuda.log" 2>/dev/null | head -10
 echo "== sample 16 shapes, DPM-Solver++ 25 steps, cuda:"; tail -2 "$out/sample_cuda.log" 2>/dev/null
 # The device tool returns at most 8 files: the two models, and every log in one archive.
-(cd "$out" && tar -czf /tmp/logs.tgz --exclude='*.pt' . && find . -maxdepth 1 -type f ! -name '*.pt' -delete \
-  && mv /tmp/logs.tgz .)
+(cd "$out" && tar -czf /tmp/logs.tgz --exclude='./*.pt' . && find . -mindepth 1 -maxdepth 1 ! -name '*.pt' \
+  -exec rm -rf {} + && mv /tmp/logs.tgz .)
