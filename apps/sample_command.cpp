@@ -17,6 +17,7 @@
 #include "apps/progress.h"
 #include "diffusion/point_model.h"
 #include "diffusion/point_sampling.h"
+#include "diffusion/sparse_voxel_sampling.h"
 #include "io/image_folder.h"
 #include "io/json_file.h"
 #include "io/mesh_io.h"
@@ -52,6 +53,7 @@ struct SampleCommandArgs {
   bool view = false;             // --view: a live window (sample_with_view)
   std::string view_screenshot;   // hidden, for tests: save the final window and close
   std::string mesh;  // reconstruction method for shape_NNNN_mesh.ply; empty: no meshes
+  std::string coarse_model;  // sparse-voxel models: the stage-1 voxel model
 };
 
 // --view: sampling on a worker thread pushes shape 0 of the first batch to a live window on
@@ -106,6 +108,77 @@ int64_t write_voxel_samples(const fs::path& tmp, const diffusion::PointModel& mo
   return meshes;
 }
 
+// Sparse-voxel models (two stages, diffusion/sparse_voxel_sampling.h): grid_NNNN.npy (the fine
+// grid [R,R,R]), coarse_NNNN.npy (stage 1's [Gc,Gc,Gc]), shape_NNNN_mesh.ply (the fine grid's
+// marching cubes, dataset frame), samples.npz {grids, coarse, labels, band_cells}, samples.json.
+int run_sparse_voxel_sample(const SampleCommandArgs& a, diffusion::PointModel& fine, diffusion::PointSampleOptions o) {
+  if (a.coarse_model.empty()) {
+    throw std::invalid_argument(a.model + ": a sparse-voxel model refines a voxel model's grids: give that model "
+                                "with --coarse-model");
+  }
+  for (const auto& [given, what] : {std::pair<bool, const char*>{a.view, "--view"}, {a.points > 0, "--points"},
+                                    {!a.mesh.empty(), "--mesh"}, {a.trajectory > 0, "--trajectory"}}) {
+    if (given) throw std::invalid_argument(std::string(what) + " does not apply to a sparse-voxel model");
+  }
+  auto coarse = diffusion::load_point_model(a.coarse_model, o.device);
+  diffusion::check_coarse_model(fine.config, coarse.config, a.coarse_model);
+  o.sampler_options.clip_sample = true;
+  std::unique_ptr<Progress> progress;
+  o.on_progress = [&](int64_t done, int64_t total) {
+    if (!progress) progress = std::make_unique<Progress>("sample", total, "steps");
+    progress->update(done);
+  };
+  const auto start = std::chrono::steady_clock::now();
+  const auto samples = diffusion::sample_sparse_voxels(fine, coarse, o);
+  if (progress) progress->finish();
+  if (o.device.is_cuda()) torch::cuda::synchronize();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const int64_t r = fine.config.sparse_voxels.grid;
+  const auto spec = shapes::GridSpec::from_bounds({-1, -1, -1}, {1, 1, 1}, r);
+  int64_t meshes = 0;
+  write_folder_atomically(a.out, [&](const fs::path& tmp) {
+    const int width = std::max<int>(4, static_cast<int>(std::to_string(a.count - 1).size()));
+    for (int64_t i = 0; i < a.count; ++i) {
+      std::ostringstream stem;
+      stem << std::setw(width) << std::setfill('0') << i;
+      const auto grid = samples.grids[i].contiguous();
+      io::write_npy((tmp / ("grid_" + stem.str() + ".npy")).string(), grid);
+      io::write_npy((tmp / ("coarse_" + stem.str() + ".npy")).string(), samples.coarse[i].contiguous());
+      const shapes::VoxelGrid g{grid, spec.origin, spec.voxel_size, shapes::VoxelKind::SignedDistance};
+      const auto mesh = shapes::marching_cubes(g, {0.0, false, shapes::IsoSurfaceMethod::Cubes});
+      if (mesh.faces.size(0) == 0) continue;  // no zero crossing: nothing to mesh
+      io::write_mesh((tmp / ("shape_" + stem.str() + "_mesh.ply")).string(), mesh);
+      ++meshes;
+    }
+    io::write_npz((tmp / "samples.npz").string(), {{"grids", samples.grids},
+                                                   {"coarse", samples.coarse},
+                                                   {"labels", samples.labels},
+                                                   {"band_cells", samples.band_cells}});
+    const nlohmann::json meta = {{"model", a.model},
+                                 {"coarse_model", a.coarse_model},
+                                 {"representation", "sparse_voxels"},
+                                 {"count", a.count},
+                                 {"sampler", diffusion::to_string(o.sampler)},
+                                 {"steps", a.steps},
+                                 {"seed", a.seed},
+                                 {"batch_size", a.batch_size},
+                                 {"guidance", a.guidance},
+                                 {"class", a.class_name.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.class_name)},
+                                 {"classes", fine.config.classes},
+                                 {"grid", r},
+                                 {"coarse_grid", fine.config.sparse_voxels.coarse_grid},
+                                 {"band_cells", nlohmann::json(std::vector<int64_t>(
+                                                    samples.band_cells.data_ptr<int64_t>(),
+                                                    samples.band_cells.data_ptr<int64_t>() + a.count))},
+                                 {"sampling_seconds", seconds},
+                                 {"meshes", meshes}};
+    io::write_json((tmp / "samples.json").string(), meta);
+  });
+  std::cout << "sampled in " << seconds << " s; wrote " << a.count << " grids of " << r << "^3 (from "
+            << fine.config.sparse_voxels.coarse_grid << "^3) and " << meshes << " meshes to " << a.out << "\n";
+  return 0;
+}
+
 int run_sample(const SampleCommandArgs& a) {
   if (a.threads < 1) throw std::invalid_argument("--threads = " + std::to_string(a.threads) + " (must be >= 1)");
   at::set_num_threads(static_cast<int>(a.threads));
@@ -119,6 +192,26 @@ int run_sample(const SampleCommandArgs& a) {
   auto model = diffusion::load_point_model(a.model, device);
   if (model.config.task == diffusion::PointTask::Completion) {
     throw std::invalid_argument(a.model + ": a completion model (it needs a partial scan): use shapediff complete");
+  }
+  if (model.config.task == diffusion::PointTask::SuperResolution) {
+    throw std::invalid_argument(a.model + ": a super-resolution model (it needs a low-resolution image): use shapediff image upscale");
+  }
+  if (model.config.representation == diffusion::Representation::SparseVoxels) {
+    diffusion::PointSampleOptions o;
+    o.count = a.count;
+    o.sampler = diffusion::parse_sampler_kind(a.sampler);
+    o.sampler_options.use_karras_sigmas = a.karras;
+    o.steps = a.steps;
+    if (!a.class_name.empty()) o.label = model.class_label(a.class_name);
+    o.guidance = a.guidance;
+    o.seed = a.seed;
+    o.batch_size = a.batch_size;
+    o.device = device;
+    return run_sparse_voxel_sample(a, model, o);
+  }
+  if (!a.coarse_model.empty()) {
+    throw std::invalid_argument("--coarse-model applies to sparse_voxels models; " + a.model + " is a " +
+                                diffusion::to_string(model.config.representation) + " model");
   }
   const bool voxels = model.config.representation == diffusion::Representation::Voxels;
   const bool images = model.config.representation == diffusion::Representation::Images;
@@ -265,6 +358,8 @@ void add_sample_command(CLI::App& app, Action& action) {
   cmd->add_flag("--view", a->view, "Watch shape 0 denoise in a window (needs a display); close it to finish");
   cmd->add_option("--view-screenshot", a->view_screenshot, "With --view: save the final window as PNG and close")
       ->group("");
+  cmd->add_option("--coarse-model", a->coarse_model,
+                  "Sparse-voxel models: the voxel model (file or run folder) whose grids they refine");
   cmd->add_option("--mesh", a->mesh, "Also write shape_NNNN_mesh.ply: poisson, advancing-front or scale-space");
   cmd->callback([a, &action] { action = [a] { return run_sample(*a); }; });
 }

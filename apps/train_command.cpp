@@ -48,6 +48,7 @@ struct TrainArgs {
   std::string init_from;
   std::string representation;
   double dist_timeout = 120;
+  bool dist_sync = false;
 };
 
 // Ctrl-C (or SIGTERM) asks the loop to stop after the current step with a checkpoint.
@@ -201,6 +202,7 @@ int run_train(const TrainArgs& a) {
         const auto unet = networks::parse_unet_preset(networks::to_string(m.preset));
         m.voxels.unet = unet;
         m.images.unet = unet;
+        m.sparse_voxels.unet = sparse::parse_sparse_unet_preset(networks::to_string(m.preset));
       }
       m.representation = r;
     }
@@ -240,9 +242,14 @@ int run_train(const TrainArgs& a) {
     if (device == "cuda") o.device = "cuda:" + std::to_string(env.local_rank);
     diffusion::DataParallelOptions dpo;
     dpo.timeout = std::chrono::milliseconds(static_cast<int64_t>(a.dist_timeout * 1000));
+    dpo.overlap = !a.dist_sync;
+    if (const std::string chosen = o.device ? *o.device : device; chosen.rfind("cuda", 0) == 0) {
+      dpo.device = torch::Device(chosen);
+    }
     o.parallel = std::make_shared<diffusion::DataParallel>(env, dpo);
     if (main_rank) {
-      std::cerr << "data parallel: " << env.world_size << " ranks, global batch split over them\n";
+      std::cerr << "data parallel: " << env.world_size << " ranks on " << o.parallel->backend()
+                << ", global batch split over them\n";
     }
   }
 
@@ -308,6 +315,9 @@ void add_train_command(CLI::App& app, Action& action) {
                   "torchrun/srun/mpirun set RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT instead");
   cmd->add_option("--dist-timeout", args->dist_timeout,
                   "Seconds a data-parallel rank waits for the others before giving up (default 120)");
+  cmd->add_flag("--dist-sync", args->dist_sync,
+                "Average the gradients after the backward pass instead of during it (a comparison "
+                "for benchmarks; the results are the same)");
   cmd->add_option("--task", args->task,
                   "generation, or completion (PVD's conditional completion on the dataset's "
                   "virtual scans; model.known_points of data.points known), overriding model.task");

@@ -45,31 +45,41 @@ Net build_network_preserving_rng(const Config& config) {
 PointTask parse_point_task(const std::string& name) {
   if (name == "generation") return PointTask::Generation;
   if (name == "completion") return PointTask::Completion;
-  throw std::invalid_argument("unknown task '" + name + "' (choose from: generation, completion)");
+  if (name == "super_resolution") return PointTask::SuperResolution;
+  throw std::invalid_argument("unknown task '" + name + "' (choose from: generation, completion, super_resolution)");
 }
 
 std::string to_string(PointTask task) {
-  return task == PointTask::Completion ? "completion" : "generation";
+  switch (task) {
+    case PointTask::Completion: return "completion";
+    case PointTask::SuperResolution: return "super_resolution";
+    default: return "generation";
+  }
 }
 
 Representation parse_representation(const std::string& name) {
   if (name == "points") return Representation::Points;
   if (name == "voxels") return Representation::Voxels;
   if (name == "images") return Representation::Images;
-  throw std::invalid_argument("unknown representation '" + name + "' (choose from: points, voxels, images)");
+  if (name == "sparse_voxels") return Representation::SparseVoxels;
+  throw std::invalid_argument("unknown representation '" + name +
+                              "' (choose from: points, voxels, images, sparse_voxels)");
 }
 
 std::string to_string(Representation representation) {
   switch (representation) {
     case Representation::Voxels: return "voxels";
     case Representation::Images: return "images";
+    case Representation::SparseVoxels: return "sparse_voxels";
     default: return "points";
   }
 }
 
 networks::UNetOptions PointModelConfig::grid_network() const {
   if (representation == Representation::Images) {
-    return networks::unet_preset(images.unet, 2, num_classes).in_channels(images.channels).out_channels(images.channels);
+    // Super-resolution: the conditioning image rides along as extra input channels.
+    const int64_t in = task == PointTask::SuperResolution ? 2 * images.channels : images.channels;
+    return networks::unet_preset(images.unet, 2, num_classes).in_channels(in).out_channels(images.channels);
   }
   return networks::unet_preset(voxels.unet, 3, num_classes);
 }
@@ -111,7 +121,15 @@ void PointModelConfig::validate(const std::string& context) const {
   }
   normalization.validate(context + ": normalization.model");
   if (representation == Representation::Images) {
-    if (task != PointTask::Generation) fail("image models are generation models (task " + to_string(task) + ")");
+    if (task == PointTask::Completion) fail("image models are generation or super_resolution models (task completion)");
+    if (task == PointTask::SuperResolution &&
+        (images.sr_factor < 2 || images.size % images.sr_factor != 0)) {
+      fail("images.sr_factor must be >= 2 and divide images.size " + std::to_string(images.size) + ", got " +
+           std::to_string(images.sr_factor));
+    }
+    if (task != PointTask::SuperResolution && images.sr_factor != 0) {
+      fail("images.sr_factor is " + std::to_string(images.sr_factor) + " but the task is " + to_string(task));
+    }
     const int64_t multiple = int64_t{1} << (grid_network().channel_mult().size() - 1);
     if (images.size < 8 || images.size % multiple != 0) {
       fail("images.size must be >= 8 and divisible by " + std::to_string(multiple) + ", got " +
@@ -120,6 +138,15 @@ void PointModelConfig::validate(const std::string& context) const {
     if (images.channels != 1 && images.channels != 3) {
       fail("images.channels must be 1 or 3, got " + std::to_string(images.channels));
     }
+  }
+  if (representation == Representation::Points && task == PointTask::SuperResolution) {
+    fail("task super_resolution is for image models");
+  }
+  if (representation == Representation::SparseVoxels) {
+    if (task != PointTask::Generation) {
+      fail("sparse-voxel models are generation models (task " + to_string(task) + ")");
+    }
+    sparse_voxels.validate(context);
   }
   if (representation == Representation::Voxels) {
     if (task != PointTask::Generation) fail("voxel models are generation models (task " + to_string(task) + ")");
@@ -154,13 +181,16 @@ nlohmann::json PointModelConfig::to_json() const {
     out["task"] = to_string(task);
     out["known_points"] = known_points;
   }
+  if (task == PointTask::SuperResolution) out["task"] = to_string(task);
   if (representation == Representation::Voxels) {
     out["voxels"] = {{"grid", voxels.grid}, {"truncation", voxels.truncation},
                      {"unet", networks::to_string(voxels.unet)}};
   }
+  if (representation == Representation::SparseVoxels) out["sparse_voxels"] = sparse_voxel_settings_to_json(sparse_voxels);
   if (representation == Representation::Images) {
     out["images"] = {{"size", images.size}, {"channels", images.channels},
                      {"unet", networks::to_string(images.unet)}};
+    if (task == PointTask::SuperResolution) out["images"]["sr_factor"] = images.sr_factor;
   }
   return out;
 }
@@ -222,6 +252,17 @@ PointModelConfig PointModelConfig::from_json(const nlohmann::json& json, const s
     }
     vox.finish();
   }
+  if (root.has("sparse_voxels")) {
+    c.representation = Representation::SparseVoxels;
+    auto sv = root.object("sparse_voxels");
+    read_sparse_voxel_fields(sv, c.sparse_voxels);
+    try {
+      c.sparse_voxels.unet = sparse::parse_sparse_unet_preset(sv.require<std::string>("unet"));
+    } catch (const std::invalid_argument& e) {
+      sv.reject("unet", e.what());
+    }
+    sv.finish();
+  }
   if (root.has("images")) {
     c.representation = Representation::Images;
     auto img = root.object("images");
@@ -232,6 +273,7 @@ PointModelConfig PointModelConfig::from_json(const nlohmann::json& json, const s
     } catch (const std::invalid_argument& e) {
       img.reject("unet", e.what());
     }
+    c.images.sr_factor = img.get<int64_t>("sr_factor", 0);
     img.finish();
   }
   root.finish();
@@ -253,6 +295,12 @@ std::optional<std::string> config_difference(const PointModelConfig& a, const Po
     if (a.images.unet != b.images.unet) {
       return "images.unet " + networks::to_string(a.images.unet) + " vs " + networks::to_string(b.images.unet);
     }
+    if (a.images.sr_factor != b.images.sr_factor) {
+      return "images.sr_factor " + std::to_string(a.images.sr_factor) + " vs " + std::to_string(b.images.sr_factor);
+    }
+  }
+  if (a.representation == Representation::SparseVoxels) {
+    if (auto d = sparse_voxel_difference(a.sparse_voxels, b.sparse_voxels)) return d;
   }
   if (a.representation == Representation::Voxels) {
     if (a.voxels.grid != b.voxels.grid) {
@@ -330,7 +378,9 @@ PointModel make_point_model(const PointModelConfig& config) {
   config.validate();
   PointModel m;
   m.config = config;
-  if (config.representation != Representation::Points) {
+  if (config.representation == Representation::SparseVoxels) {
+    m.sparse_net = sparse::SparseUNet(sparse_voxel_network(config.sparse_voxels, config.num_classes));
+  } else if (config.representation != Representation::Points) {
     m.grid_net = networks::UNet(config.grid_network());
   } else {
     m.net = networks::PVCNN(config.network());
@@ -339,11 +389,13 @@ PointModel make_point_model(const PointModelConfig& config) {
 }
 
 torch::nn::Module& PointModel::module() {
+  if (sparse_net) return *sparse_net;
   if (grid_net) return *grid_net;
   return *net;
 }
 
 const torch::nn::Module& PointModel::module() const {
+  if (sparse_net) return *sparse_net;
   if (grid_net) return *grid_net;
   return *net;
 }
@@ -380,7 +432,10 @@ PointModel load_point_model(const std::string& path, torch::Device device) {
   }
   PointModel model;
   model.config = PointModelConfig::from_json(config_json, file);
-  if (model.config.representation != Representation::Points) {
+  if (model.config.representation == Representation::SparseVoxels) {
+    model.sparse_net = build_network_preserving_rng<sparse::SparseUNet>(
+        sparse_voxel_network(model.config.sparse_voxels, model.config.num_classes));
+  } else if (model.config.representation != Representation::Points) {
     model.grid_net = build_network_preserving_rng<networks::UNet>(model.config.grid_network());
   } else {
     model.net = build_network_preserving_rng<networks::PVCNN>(model.config.network());

@@ -29,12 +29,13 @@
 //    "schedule": {"num_train_timesteps": 1000, "beta_start": 0.0001, "beta_end": 0.02,
 //                 "beta_schedule": "linear", "prediction_type": "epsilon", ...},
 //    "points": 2048,
-//    "task": "generation",                                          // or "completion" (below)
+//    "task": "generation",                        // or "completion", "super_resolution" (below)
 //    "known_points": 0,                                             // completion: K > 0
 //    "classes": ["airplane", "chair", ...],                         // dataset categories by label
 //    "normalization": {"dataset": "unit_sphere",
 //                      "model": {"kind": "dataset_global", "center": [x, y, z], "scale": s}},
-//    "voxels": {"grid": 32, "truncation": 3, "unet": "small"}}      // voxel models only
+//    "voxels": {"grid": 32, "truncation": 3, "unet": "small"},       // voxel models only
+//    "sparse_voxels": {"grid": 64, "coarse_grid": 32, ...}}          // sparse-voxel models only
 //
 // Voxel models (representation voxels, issue 8): the same bundle, with a 3D U-Net
 // (networks/unet.h) denoising truncated signed-distance grids [B,1,G,G,G] instead of PVCNN
@@ -54,7 +55,9 @@
 
 #include "diffusion/noise_schedule.h"
 #include "diffusion/schedule_config.h"
+#include "diffusion/sparse_voxel_settings.h"
 #include "networks/pvcnn.h"
+#include "networks/sparse/sparse_unet.h"
 #include "networks/unet.h"
 #include "shapes/normalization.h"
 
@@ -71,14 +74,19 @@ struct PVCNNOverrides {
 
 // What the network was trained to do. A completion model (PVD's conditional completion) takes
 // x = [K known points, N - K noisy points] ([B,N,3], known first) and its output is read on the
-// last N - K rows only; a generation model denoises all N points.
-enum class PointTask { Generation, Completion };
-PointTask parse_point_task(const std::string& name);  // generation, completion
+// last N - K rows only; a generation model denoises all N points. A super-resolution model
+// (images only, SR3) takes the noisy image with the conditioning image concatenated along
+// channels (diffusion/super_resolution.h).
+enum class PointTask { Generation, Completion, SuperResolution };
+PointTask parse_point_task(const std::string& name);  // generation, completion, super_resolution
 std::string to_string(PointTask task);
 
 // What the model generates: point clouds (PVCNN) or truncated signed-distance grids (UNet).
-enum class Representation { Points, Voxels, Images };
-Representation parse_representation(const std::string& name);  // points, voxels, images
+// SparseVoxels: stage 2 of the two-stage voxel pipeline, a SparseUNet refining a voxel model's
+// coarse grid on a fine surface band (diffusion/sparse_voxel_settings.h).
+enum class Representation { Points, Voxels, Images, SparseVoxels };
+// points, voxels, images, sparse_voxels
+Representation parse_representation(const std::string& name);
 std::string to_string(Representation representation);
 
 // Images (issue 9): a 2D U-Net on [B, C, S, S] images in [-1, 1], trained on a folder of PNGs
@@ -87,6 +95,9 @@ struct ImageSettings {
   int64_t size = 32;     // pixels a side; divisible by the U-Net's 2^(levels - 1)
   int64_t channels = 1;  // 1 (gray) or 3 (RGB)
   networks::UNetPreset unet = networks::UNetPreset::Small;
+  // Task super_resolution: the low-resolution input is size / sr_factor a side (>= 2, divides
+  // size); 0 for the other tasks. Model files: "images": {..., "sr_factor": 4}.
+  int64_t sr_factor = 0;
 };
 
 struct VoxelSettings {
@@ -109,6 +120,7 @@ struct PointModelConfig {
   Representation representation = Representation::Points;
   VoxelSettings voxels;  // representation voxels only
   ImageSettings images;  // representation images only
+  SparseVoxelSettings sparse_voxels;  // representation sparse_voxels only
 
   // The network this config builds (preset + num_classes + overrides).
   networks::PVCNNConfig network() const;
@@ -131,6 +143,7 @@ struct PointModel {
   PointModelConfig config;
   networks::PVCNN net{nullptr};      // representation points
   networks::UNet grid_net{nullptr};  // representations voxels and images
+  sparse::SparseUNet sparse_net{nullptr};  // representation sparse_voxels
 
   // The denoiser of either representation (for weights, devices, modes).
   torch::nn::Module& module();

@@ -21,6 +21,8 @@
 #include "diffusion/ema.h"
 #include "diffusion/noise_schedule.h"
 #include "diffusion/point_model.h"
+#include "diffusion/sparse_voxel_training.h"
+#include "diffusion/super_resolution.h"
 #include "diffusion/training_loss.h"
 #include "diffusion/training_run.h"
 #include "io/atomic_file.h"
@@ -142,10 +144,11 @@ class BatchStream {
 
 class EpochBatches : public BatchStream {
  public:
+  // shard_count > 1: the loader decodes only rank shard_rank's rows of each batch.
   EpochBatches(std::shared_ptr<const io::ShardSource> source, const PointTrainingConfig& config,
-               uint64_t seed, LoaderPosition start)
+               uint64_t seed, LoaderPosition start, int64_t shard_rank = 0, int64_t shard_count = 1)
       : source_(std::move(source)), config_(config), seed_(seed), position_(start),
-        skip_(start.batch) {}
+        skip_(start.batch), shard_rank_(shard_rank), shard_count_(shard_count) {}
 
   io::ShapeBatch next() override {
     for (int attempt = 0; attempt < 2; ++attempt) {
@@ -171,6 +174,8 @@ class EpochBatches : public BatchStream {
     o.shuffle_buffer = config_.data.shuffle_buffer;
     o.drop_last = source_->count() >= config_.training.batch_size;
     o.epochs = 1;
+    o.shard_rank = shard_rank_;
+    o.shard_count = shard_count_;
     loader_ = std::make_unique<io::ShapeLoader>(source_, o);
     for (; skip_ > 0; --skip_) {
       if (!loader_->next()) throw std::runtime_error("loader position beyond the end of an epoch");
@@ -182,6 +187,8 @@ class EpochBatches : public BatchStream {
   uint64_t seed_;
   LoaderPosition position_;
   int64_t skip_;
+  int64_t shard_rank_;
+  int64_t shard_count_;
   std::unique_ptr<io::ShapeLoader> loader_;
 };
 
@@ -328,6 +335,12 @@ class PointTrainer {
   std::unique_ptr<BatchStream> make_batches(LoaderPosition position) const {
     const auto seed = stream_seed(config_.training.seed, Stream::Loader);
     if (image_run()) return std::make_unique<ImageBatches>(image_data_, config_.training.batch_size, seed, position);
+    // Data parallel on dense points or voxels: each rank's loader decodes only its rows (the
+    // other tasks and representations take their rows of the whole batch themselves).
+    const bool shard = world_size() > 1 && model_config_.task != PointTask::Completion &&
+                       (model_config_.representation == Representation::Points ||
+                        model_config_.representation == Representation::Voxels);
+    if (shard) return std::make_unique<EpochBatches>(source_, config_, seed, position, parallel_->rank(), world_size());
     return std::make_unique<EpochBatches>(source_, config_, seed, position);
   }
 
@@ -385,6 +398,7 @@ class PointTrainer {
       model_config_.points = config_.data.points;
       model_config_.representation = Representation::Images;
       model_config_.images = config_.model.images;
+      model_config_.task = config_.model.task;
       return;
     }
     const auto& info = source_->info();
@@ -405,7 +419,9 @@ class PointTrainer {
     model_config_.dataset_normalization = info.normalization.kind;
     model_config_.representation = config_.model.representation;
     model_config_.voxels = config_.model.voxels;
-    if (config_.model.representation == Representation::Voxels) {
+    model_config_.sparse_voxels = config_.model.sparse_voxels;
+    if (config_.model.representation == Representation::Voxels ||
+        config_.model.representation == Representation::SparseVoxels) {
       if (!info.normals) {
         throw std::invalid_argument(options_.data_dir + ": voxel models train on signed distances from the "
                                     "dataset's oriented points, and this dataset has no normals");
@@ -430,6 +446,59 @@ class PointTrainer {
     auto grid = (sdf.values / truncation).to(torch::kFloat32).unsqueeze(0).contiguous();
     grid_cache_.emplace(id, grid);
     return grid;
+  }
+
+  // Sparse-voxel runs: one micro-batch (diffusion/sparse_voxel_training.h), its loss
+  // backpropagated; returns it divided by grad_accumulation. The batch is variable-size: the
+  // band cells of its shapes, concatenated.
+  double sparse_voxel_step(const io::ShapeBatch& batch, const NoiseSchedule& schedule, const LossOptions& options) {
+    const auto& s = model_config_.sparse_voxels;
+    std::vector<torch::Tensor> fine, coarse;
+    for (int64_t i = 0; i < batch.size(); ++i) {
+      const auto& id = batch.ids[static_cast<size_t>(i)];
+      auto it = sparse_cache_.find(id);
+      if (it == sparse_cache_.end()) {
+        it = sparse_cache_.emplace(id, sparse_voxel_targets(batch.points[i], batch.normals[i], s)).first;
+      }
+      fine.push_back(it->second.fine);
+      coarse.push_back(it->second.coarse);
+    }
+    auto coarse_grids = torch::stack(coarse);
+    if (s.coarse_noise > 0) {
+      coarse_grids = (coarse_grids + s.coarse_noise * torch::randn(coarse_grids.sizes(), noise_gen_, torch::kFloat32))
+                         .clamp(-1, 1);
+    }
+    const auto all = sparse_voxel_batch(coarse_grids, torch::stack(fine), s);
+    if (all.cells() == 0) {
+      throw std::runtime_error("step " + std::to_string(step_ + 1) + ": no shape of the batch has a surface band (" +
+                               batch.ids.front() + ", ...)");
+    }
+    const int64_t b = all.shapes();
+    const auto timesteps = random_timesteps(b, schedule.num_train_timesteps(), timestep_gen_);
+    const auto noise = torch::randn({all.cells(), 1}, noise_gen_, torch::kFloat32);
+    torch::Tensor labels;
+    if (model_config_.num_classes > 0) {
+      const auto drop = torch::rand({b}, label_gen_) < config_.training.cfg_dropout;
+      labels = torch::where(drop, torch::full({b}, model_config_.num_classes, torch::kLong), batch.labels);
+    }
+    // Data parallel: this rank's shapes, its loss weighted by its share of the cells so that the
+    // mean over the ranks is the global batch's mean over cells.
+    const int64_t begin = b * (parallel_ ? parallel_->rank() : 0) / world_size();
+    const int64_t end = b * ((parallel_ ? parallel_->rank() : 0) + 1) / world_size();
+    const auto offsets = torch::cat({torch::zeros({1}, torch::kLong), all.counts.cumsum(0)});
+    const int64_t first = offsets[begin].item<int64_t>(), last = offsets[end].item<int64_t>();
+    auto mine = select_shapes(all, begin, end);
+    mine.coords = mine.coords.to(device_);
+    mine.coarse = mine.coarse.to(device_);
+    mine.values = mine.values.to(device_);
+    const double share = static_cast<double>((last - first) * world_size()) / static_cast<double>(all.cells());
+    const auto loss = sparse_voxel_loss(net_.sparse_net, schedule, mine, timesteps.slice(0, begin, end).to(device_),
+                                        noise.slice(0, first, last).to(device_),
+                                        labels.defined() ? labels.slice(0, begin, end).to(device_) : labels, options) *
+                      share;
+    const auto accumulation = static_cast<double>(config_.training.grad_accumulation);
+    (loss / accumulation).backward();
+    return loss.item<double>() / accumulation;
   }
 
   void build_networks() {
@@ -654,6 +723,7 @@ class PointTrainer {
     LossOptions loss_options;
     loss_options.min_snr_gamma = t.min_snr_gamma;
     const auto params = net().parameters();
+    if (parallel_) parallel_->watch_gradients(params);
     const double clip = t.grad_clip > 0 ? t.grad_clip : std::numeric_limits<double>::infinity();
 
     if (main_rank()) {
@@ -678,7 +748,13 @@ class PointTrainer {
       optimizer_->zero_grad();
       loss = 0;
       for (int64_t micro = 0; micro < t.grad_accumulation; ++micro) {
+        // Data parallel: the last micro-batch's backward pass starts the gradient all-reduce.
+        if (parallel_ && micro + 1 == t.grad_accumulation) parallel_->begin_last_backward();
         const auto batch = batches_->next();
+        if (model_config_.representation == Representation::SparseVoxels) {
+          loss += sparse_voxel_step(batch, schedule, loss_options);
+          continue;
+        }
         const bool completion = model_config_.task == PointTask::Completion;
         torch::Tensor known;  // completion: [B,K,3] clean scan points fed with the noisy ones
         auto shape_points = batch.points;
@@ -699,23 +775,29 @@ class PointTrainer {
         } else {
           x0 = model_config_.normalization.apply(shape_points).to(device_, torch::kFloat32);
         }
-        const int64_t b = x0.size(0);
+        // A sharded loader gave this rank's rows only; the draws below are the whole batch's.
+        const bool sharded = batch.full_size > 0;
+        const int64_t b = sharded ? batch.full_size : x0.size(0);
+        auto batch_sizes = x0.sizes().vec();
+        batch_sizes[0] = b;
         const auto timesteps = random_timesteps(b, schedule.num_train_timesteps(), timestep_gen_).to(device_);
-        const auto noise = torch::randn(x0.sizes(), noise_gen_, torch::kFloat32).to(device_);
-        torch::Tensor labels;
-        if (model_config_.num_classes > 0) {
-          const auto drop = torch::rand({b}, label_gen_) < t.cfg_dropout;
-          labels = torch::where(drop, torch::full({b}, model_config_.num_classes, torch::kLong), batch.labels)
-                       .to(device_);
-        }
+        const auto noise = torch::randn(batch_sizes, noise_gen_, torch::kFloat32).to(device_);
         // Data parallel: this rank's rows of the global batch, its loss weighted by its share so
         // that the mean over the ranks is the global batch's mean.
         auto rows = [&](const torch::Tensor& v) {
           if (!v.defined() || world_size() == 1) return v;
           return v.slice(0, b * parallel_->rank() / world_size(), b * (parallel_->rank() + 1) / world_size());
         };
-        const auto x0_r = rows(x0), noise_r = rows(noise), timesteps_r = rows(timesteps);
-        labels = rows(labels);
+        torch::Tensor labels;
+        if (model_config_.num_classes > 0) {
+          auto drop = torch::rand({b}, label_gen_) < t.cfg_dropout;
+          if (sharded) drop = rows(drop);
+          labels = torch::where(drop, torch::full({drop.size(0)}, model_config_.num_classes, torch::kLong),
+                                batch.labels)
+                       .to(device_);
+        }
+        const auto x0_r = sharded ? x0 : rows(x0), noise_r = rows(noise), timesteps_r = rows(timesteps);
+        if (!sharded) labels = rows(labels);
         if (completion) known = rows(known);
         const double share = static_cast<double>(x0_r.size(0) * world_size()) / static_cast<double>(b);
         NoisedBatch noised;
@@ -729,6 +811,10 @@ class PointTrainer {
           if (completion) {
             out = net_.net->forward(torch::cat({known, noised.x_t}, 1), timesteps_r, labels)
                       .slice(1, known.size(1));
+          } else if (model_config_.task == PointTask::SuperResolution) {
+            // SR3: the clean image's low-resolution version, upsampled, rides along as channels.
+            const auto condition = super_resolution_condition(x0_r, model_config_.images.sr_factor);
+            out = net_.grid_net->forward(torch::cat({noised.x_t, condition}, 1), timesteps_r, labels);
           } else if (net_.grid_net) {
             out = net_.grid_net->forward(noised.x_t, timesteps_r, labels);
           } else {
@@ -742,7 +828,7 @@ class PointTrainer {
       }
       if (parallel_) {
         const auto comm_start = Clock::now();
-        parallel_->average_gradients(params);
+        parallel_->finish_gradients();  // what remains of the all-reduce: the exposed part
         loss = parallel_->average(loss);
         window_comm += std::chrono::duration<double>(Clock::now() - comm_start).count();
       }
@@ -765,7 +851,15 @@ class PointTrainer {
                                 {"grad_norm", grad_norm},
                                 {"it_per_s", window_seconds > 0 ? static_cast<double>(window_steps) / window_seconds : 0.0},
                                 {"time", elapsed_before_ + session_seconds}};
-        if (parallel_) entry["allreduce_ms"] = 1000.0 * window_comm / static_cast<double>(window_steps);
+        if (parallel_) {
+          // The all-reduce time the step waited for after the backward pass (the exposed part),
+          // and the share of the last step's gradient buckets that started during it.
+          entry["allreduce_ms"] = 1000.0 * window_comm / static_cast<double>(window_steps);
+          if (parallel_->gradient_buckets() > 0) {
+            entry["allreduce_overlapped"] = static_cast<double>(parallel_->buckets_started_in_backward()) /
+                                            static_cast<double>(parallel_->gradient_buckets());
+          }
+        }
         write_log(entry);
         history_.push_back({step_, window_loss / static_cast<double>(window_steps)});
         window_start = now;
@@ -921,6 +1015,8 @@ class PointTrainer {
   torch::nn::Module& ema() { return ema_.module(); }
   // Voxel runs: each training shape's grid, computed once ([1,G,G,G] float32, CPU).
   std::map<std::string, torch::Tensor> grid_cache_;
+  // Sparse-voxel runs: each training shape's fine and coarse grids, computed once (CPU).
+  std::map<std::string, SparseVoxelTargets> sparse_cache_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   at::Generator noise_gen_, timestep_gen_, label_gen_, scan_gen_;
   int64_t step_ = 0;

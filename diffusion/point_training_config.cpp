@@ -112,9 +112,14 @@ void PointTrainingConfig::validate(const std::string& context) const {
   if (model.task == PointTask::Generation && model.known_points != 0) {
     fail("model.known_points", "0 for task generation", std::to_string(model.known_points));
   }
-  if (model.representation != Representation::Points && model.task != PointTask::Generation) {
-    fail("model.task", "generation for " + to_string(model.representation) + " models",
+  if (model.representation != Representation::Points && model.task != PointTask::Generation &&
+      !(model.representation == Representation::Images && model.task == PointTask::SuperResolution)) {
+    fail("model.task", "generation for " + to_string(model.representation) + " models" +
+         (model.representation == Representation::Images ? " (or super_resolution)" : ""),
          "\"" + to_string(model.task) + "\"");
+  }
+  if (model.representation == Representation::Points && model.task == PointTask::SuperResolution) {
+    fail("model.task", "generation or completion for points models", "\"super_resolution\"");
   }
   if (data.split.empty()) fail("data.split", "a split name", "\"\"");
   if (data.workers < 0 || data.workers > 64) fail("data.workers", "in [0, 64]", std::to_string(data.workers));
@@ -128,6 +133,8 @@ void PointTrainingConfig::validate(const std::string& context) const {
   m.representation = model.representation;
   m.voxels = model.voxels;
   m.images = model.images;
+  m.sparse_voxels = model.sparse_voxels;
+  m.task = model.task;
   if (model.representation != Representation::Points) {
     try {
       m.validate("model");
@@ -152,11 +159,21 @@ nlohmann::json PointTrainingConfig::to_json() const {
     m["grid"] = model.voxels.grid;
     m["truncation"] = model.voxels.truncation;
   }
+  if (model.representation == Representation::SparseVoxels) {
+    m.update(sparse_voxel_settings_to_json(model.sparse_voxels));
+    m.erase("unet");
+    m["representation"] = to_string(model.representation);
+    m["preset"] = sparse::to_string(model.sparse_voxels.unet);
+  }
   if (model.representation == Representation::Images) {
     m["representation"] = to_string(model.representation);
     m["preset"] = networks::to_string(model.images.unet);
     m["size"] = model.images.size;
     m["channels"] = model.images.channels;
+    if (model.task == PointTask::SuperResolution) {
+      m["task"] = to_string(model.task);
+      m["sr_factor"] = model.images.sr_factor;
+    }
   }
   if (model.task == PointTask::Completion) {
     m["task"] = to_string(model.task);
@@ -215,6 +232,8 @@ PointTrainingConfig PointTrainingConfig::from_json(const nlohmann::json& json, c
       c.model.voxels.unet = networks::parse_unet_preset(m.require<std::string>("preset"));
     } else if (c.model.representation == Representation::Images) {
       c.model.images.unet = networks::parse_unet_preset(m.require<std::string>("preset"));
+    } else if (c.model.representation == Representation::SparseVoxels) {
+      c.model.sparse_voxels.unet = sparse::parse_sparse_unet_preset(m.require<std::string>("preset"));
     } else {
       c.model.preset = networks::parse_pvcnn_preset(m.require<std::string>("preset"));
     }
@@ -225,9 +244,11 @@ PointTrainingConfig PointTrainingConfig::from_json(const nlohmann::json& json, c
     c.model.voxels.grid = m.get<int64_t>("grid", c.model.voxels.grid);
     c.model.voxels.truncation = m.get<double>("truncation", c.model.voxels.truncation);
   }
+  if (c.model.representation == Representation::SparseVoxels) read_sparse_voxel_fields(m, c.model.sparse_voxels);
   if (c.model.representation == Representation::Images) {
     c.model.images.size = m.get<int64_t>("size", c.model.images.size);
     c.model.images.channels = m.get<int64_t>("channels", c.model.images.channels);
+    c.model.images.sr_factor = m.get<int64_t>("sr_factor", c.model.images.sr_factor);
   }
   c.model.conditional = m.get<bool>("conditional", c.model.conditional);
   try {

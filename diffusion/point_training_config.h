@@ -59,10 +59,16 @@ struct PointTrainingConfig {
     // voxels: the U-Net denoises truncated signed-distance grids (JSON "representation":
     // "voxels", "preset": a U-Net preset tiny/small/base, "grid", "truncation").
     // images: the 2D U-Net on a folder of PNGs ("representation": "images", "preset": a U-Net
-    // preset, "size", "channels"); data.points is unused then.
+    // preset, "size", "channels"); data.points is unused then. Images with "task":
+    // "super_resolution" and "sr_factor": F train SR3 (diffusion/super_resolution.h).
+    // sparse_voxels: the SparseUNet refines a voxel model's coarse grid on a fine surface band
+    // ("representation": "sparse_voxels", "preset": a SparseUNet preset, "grid",
+    // "coarse_grid", "truncation", "coarse_truncation", "band", "dilation", "coarse_noise";
+    // diffusion/sparse_voxel_settings.h).
     Representation representation = Representation::Points;
     VoxelSettings voxels;
     ImageSettings images;
+    SparseVoxelSettings sparse_voxels;
     // The known points a completion run uses (known_points, or points / 4 when 0).
     int64_t known_points_for(int64_t points) const { return known_points > 0 ? known_points : points / 4; }
   } model;

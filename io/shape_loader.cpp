@@ -6,10 +6,12 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <iterator>
 #include <mutex>
 #include <numeric>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 namespace shapediff::io {
 namespace {
@@ -74,6 +76,61 @@ std::vector<int64_t> epoch_chunk_order(int64_t chunks, uint64_t seed, int64_t ep
   return order;
 }
 
+int64_t ChunkSource::chunk_size(int64_t) const { return -1; }
+
+std::vector<ShapeRecord> ChunkSource::chunk_rows(int64_t index, uint64_t seed,
+                                                 const std::vector<bool>& keep) const {
+  auto records = chunk(index, seed);
+  for (size_t i = 0; i < records.size() && i < keep.size(); ++i) {
+    if (!keep[i]) records[i] = ShapeRecord{};
+  }
+  return records;
+}
+
+std::vector<std::vector<bool>> shard_rows_of_epoch(const std::vector<int64_t>& chunk_sizes,
+                                                   const LoaderOptions& options, int64_t epoch) {
+  std::vector<std::vector<bool>> keep;
+  int64_t total = 0;
+  for (const int64_t n : chunk_sizes) {
+    keep.emplace_back(static_cast<size_t>(n), false);
+    total += n;
+  }
+  // ShapeLoader::next_item on (chunk, row) pairs instead of records: the same buffer, the same
+  // generator, the same picks.
+  const size_t capacity = options.shuffle ? static_cast<size_t>(options.shuffle_buffer) : 1;
+  uint64_t rng = mix(mix(options.seed, kBufferStream), static_cast<uint64_t>(epoch));
+  std::vector<std::pair<int64_t, int64_t>> buffer;
+  const auto chunks = static_cast<int64_t>(chunk_sizes.size());
+  int64_t current = -1, current_size = 0, next_row = 0, position = 0;
+  for (int64_t item = 0;; ++item) {
+    while (buffer.size() < capacity) {
+      if (next_row < current_size) {
+        buffer.emplace_back(current, next_row++);
+      } else if (position < chunks) {
+        current = position;
+        current_size = chunk_sizes[static_cast<size_t>(position)];
+        next_row = 0;
+        ++position;
+      } else {
+        break;
+      }
+    }
+    if (buffer.empty()) break;
+    const size_t pick = options.shuffle ? splitmix_next(rng) % buffer.size() : 0;
+    std::swap(buffer[pick], buffer.back());
+    const auto [chunk, row] = buffer.back();
+    buffer.pop_back();
+    const int64_t batch = item / options.batch_size, in_batch = item % options.batch_size;
+    const int64_t size = std::min(options.batch_size, total - batch * options.batch_size);
+    if (options.drop_last && size < options.batch_size) continue;
+    if (in_batch >= size * options.shard_rank / options.shard_count &&
+        in_batch < size * (options.shard_rank + 1) / options.shard_count) {
+      keep[static_cast<size_t>(chunk)][static_cast<size_t>(row)] = true;
+    }
+  }
+  return keep;
+}
+
 uint64_t chunk_draw_seed(uint64_t seed, int64_t epoch, int64_t index) {
   return mix(mix(mix(seed, kDrawStream), static_cast<uint64_t>(epoch)),
              static_cast<uint64_t>(index));
@@ -88,6 +145,10 @@ void LoaderOptions::validate() const {
   if (workers < 0 || workers > kMaxWorkers) fail("workers", "in [0, 256]", workers);
   if (shuffle_buffer < 1) fail("shuffle_buffer", ">= 1", shuffle_buffer);
   if (epochs < 1) fail("epochs", ">= 1", epochs);
+  if (shard_count < 1) fail("shard_count", ">= 1", shard_count);
+  if (shard_rank < 0 || shard_rank >= shard_count) {
+    fail("shard_rank", "in [0, shard_count = " + std::to_string(shard_count) + ")", shard_rank);
+  }
 }
 
 ShapeBatch stack_records(const std::vector<ShapeRecord>& records) {
@@ -151,7 +212,7 @@ class ShapeLoader::Prefetcher {
 
   std::vector<ShapeRecord> take() {
     if (taken_ >= total_) throw std::logic_error("ShapeLoader: chunk sequence exhausted");
-    if (options_.workers == 0) return decode(taken_++, inline_order_, inline_epoch_);
+    if (options_.workers == 0) return decode(taken_++, inline_plan_);
     auto& queue = queues_[static_cast<size_t>(taken_ % options_.workers)];
     Slot slot;
     {
@@ -172,22 +233,43 @@ class ShapeLoader::Prefetcher {
     std::exception_ptr error;
   };
 
-  // Chunk `g` of the sequence; `order`/`order_epoch` cache the caller's current epoch order.
-  std::vector<ShapeRecord> decode(int64_t g, std::vector<int64_t>& order,
-                                  int64_t& order_epoch) const {
+  // The caller's current epoch: its chunk order and, sharded, the rows kept of each chunk.
+  struct EpochPlan {
+    int64_t epoch = -1;
+    std::vector<int64_t> order;
+    std::vector<std::vector<bool>> keep;
+  };
+
+  // Chunk `g` of the sequence.
+  std::vector<ShapeRecord> decode(int64_t g, EpochPlan& plan) const {
     const int64_t epoch = g / chunks_;
-    if (epoch != order_epoch) {
-      order = epoch_chunk_order(chunks_, options_.seed, epoch, options_.shuffle);
-      order_epoch = epoch;
+    if (epoch != plan.epoch) {
+      plan.order = epoch_chunk_order(chunks_, options_.seed, epoch, options_.shuffle);
+      plan.keep.clear();
+      if (options_.shard_count > 1) {
+        std::vector<int64_t> sizes;
+        for (const int64_t index : plan.order) sizes.push_back(source_->chunk_size(index));
+        plan.keep = shard_rows_of_epoch(sizes, options_, epoch);
+      }
+      plan.epoch = epoch;
     }
-    const int64_t index = order[static_cast<size_t>(g % chunks_)];
-    return source_->chunk(index, chunk_draw_seed(options_.seed, epoch, index));
+    const auto position = static_cast<size_t>(g % chunks_);
+    const int64_t index = plan.order[position];
+    const uint64_t seed = chunk_draw_seed(options_.seed, epoch, index);
+    if (options_.shard_count == 1) return source_->chunk(index, seed);
+    const auto& keep = plan.keep[position];
+    auto records = source_->chunk_rows(index, seed, keep);
+    if (records.size() != keep.size()) {
+      throw std::runtime_error("ShapeLoader: chunk " + std::to_string(index) + " holds " +
+                               std::to_string(records.size()) + " records, its source's chunk_size said " +
+                               std::to_string(keep.size()));
+    }
+    return records;
   }
 
   void run(int64_t worker) {
     auto& queue = queues_[static_cast<size_t>(worker)];
-    std::vector<int64_t> order;
-    int64_t order_epoch = -1;
+    EpochPlan plan;
     for (int64_t g = worker; g < total_; g += options_.workers) {
       {
         std::unique_lock<std::mutex> lock(mutex_);
@@ -196,7 +278,7 @@ class ShapeLoader::Prefetcher {
       }
       Slot slot;
       try {
-        slot.records = decode(g, order, order_epoch);
+        slot.records = decode(g, plan);
       } catch (...) {
         slot.error = std::current_exception();
       }
@@ -216,8 +298,7 @@ class ShapeLoader::Prefetcher {
   int64_t chunks_;
   int64_t total_;
   int64_t taken_ = 0;
-  std::vector<int64_t> inline_order_;
-  int64_t inline_epoch_ = -1;
+  EpochPlan inline_plan_;
 
   std::mutex mutex_;
   std::condition_variable ready_;  // a queue got a chunk
@@ -237,10 +318,43 @@ ShapeLoader::ShapeLoader(std::shared_ptr<const ChunkSource> source, LoaderOption
     throw std::invalid_argument("ShapeLoader: source size is negative (" +
                                 std::to_string(source_->size()) + ")");
   }
+  if (options_.shard_count > 1) {
+    for (int64_t i = 0; i < source_->size(); ++i) {
+      if (source_->chunk_size(i) < 0) {
+        throw std::invalid_argument("ShapeLoader: shard_count " + std::to_string(options_.shard_count) +
+                                    " needs a source that knows its chunk sizes (chunk " +
+                                    std::to_string(i) + " does not say)");
+      }
+    }
+  }
   start_epoch(0);
 }
 
 ShapeLoader::~ShapeLoader() = default;
+
+ShapeBatch ShapeLoader::make_batch(std::vector<ShapeRecord>& items, int64_t epoch) const {
+  ShapeBatch batch;
+  if (options_.shard_count == 1) {
+    batch = stack_records(items);
+  } else {
+    const auto b = static_cast<int64_t>(items.size());
+    const int64_t begin = b * options_.shard_rank / options_.shard_count;
+    const int64_t end = b * (options_.shard_rank + 1) / options_.shard_count;
+    if (begin == end) {
+      throw std::runtime_error("ShapeLoader: a batch of " + std::to_string(b) + " shapes has no rows for shard " +
+                               std::to_string(options_.shard_rank) + " of " + std::to_string(options_.shard_count));
+    }
+    std::vector<ShapeRecord> mine(std::make_move_iterator(items.begin() + begin),
+                                  std::make_move_iterator(items.begin() + end));
+    for (const auto& r : mine) {
+      if (!r.points.defined()) throw std::logic_error("ShapeLoader: the shard plan lost step with the stream");
+    }
+    batch = stack_records(mine);
+    batch.full_size = b;
+  }
+  batch.epoch = epoch;
+  return batch;
+}
 
 void ShapeLoader::start_epoch(int64_t epoch) {
   epoch_ = epoch;
@@ -295,17 +409,11 @@ std::optional<ShapeBatch> ShapeLoader::next() {
     if (item) {
       items.push_back(std::move(*item));
       if (static_cast<int64_t>(items.size()) < options_.batch_size) continue;
-      ShapeBatch batch = stack_records(items);
-      batch.epoch = epoch_;
-      return batch;
+      return make_batch(items, epoch_);
     }
     const int64_t finished = epoch_;
     start_epoch(epoch_ + 1);
-    if (!items.empty() && !options_.drop_last) {
-      ShapeBatch batch = stack_records(items);
-      batch.epoch = finished;
-      return batch;
-    }
+    if (!items.empty() && !options_.drop_last) return make_batch(items, finished);
     items.clear();
   }
   return std::nullopt;
@@ -330,6 +438,14 @@ ShardSource::ShardSource(const std::string& dir, const std::string& split)
 
 int64_t ShardSource::size() const { return static_cast<int64_t>(paths_.size()); }
 
+int64_t ShardSource::chunk_size(int64_t index) const {
+  if (index < 0 || index >= size()) {
+    throw std::out_of_range("ShardSource(" + dir_ + "): shard index " + std::to_string(index) +
+                            " outside [0, " + std::to_string(size()) + ")");
+  }
+  return index + 1 < size() ? info_.shard_size : count_ - info_.shard_size * index;
+}
+
 std::vector<ShapeRecord> ShardSource::chunk(int64_t index, uint64_t) const {
   if (index < 0 || index >= size()) {
     throw std::out_of_range("ShardSource(" + dir_ + "): shard index " + std::to_string(index) +
@@ -337,8 +453,7 @@ std::vector<ShapeRecord> ShardSource::chunk(int64_t index, uint64_t) const {
   }
   const auto& path = paths_[static_cast<size_t>(index)];
   auto records = read_shard(path, info_);
-  const int64_t expected =
-      index + 1 < size() ? info_.shard_size : count_ - info_.shard_size * index;
+  const int64_t expected = chunk_size(index);
   if (static_cast<int64_t>(records.size()) != expected) {
     throw std::runtime_error(path + ": array 'points' holds " + std::to_string(records.size()) +
                              " shapes, dataset.json implies " + std::to_string(expected));

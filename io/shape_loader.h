@@ -11,6 +11,12 @@
 //   ShapeLoader loader(source, o);
 //   while (auto batch = loader.next()) train_step(batch->points);   // [B,N,3]
 //
+// Sharded (data parallel): with shard_count N > 1 the loader of rank r follows the same global
+// order and batches as a single loader, but decodes and returns only its rows of each batch:
+// rows [B*r/N, B*(r+1)/N) of a batch of B. The rows of the other ranks pass through the shuffle
+// buffer as empty placeholders. Which rows of a chunk are r's is known before the chunk is
+// decoded, by replaying the shuffle on the chunk sizes alone (ChunkSource::chunk_size).
+//
 // Shapes: points [B,N,3] float32, normals [B,N,3] (when the records have them), labels [B]
 // int64, partial [B,K,M,3] float32, cam_to_world [B,K,4,4] and intrinsics [B,K,6] float64 (when
 // the records have scans), norm_center [B,3] and norm_scale [B] float64.
@@ -39,6 +45,13 @@ class ChunkSource {
   virtual ~ChunkSource() = default;
   virtual int64_t size() const = 0;  // number of chunks
   virtual std::vector<ShapeRecord> chunk(int64_t index, uint64_t seed) const = 0;
+  // The number of records chunk(index, ...) returns, or -1 when only decoding tells (the
+  // default). A sharded loader needs every chunk's size.
+  virtual int64_t chunk_size(int64_t index) const;
+  // chunk(index, seed) with the records where `keep` is false left empty (no id, no tensors):
+  // sources that can decode records one by one decode only the kept ones. The default decodes
+  // the whole chunk and empties the others.
+  virtual std::vector<ShapeRecord> chunk_rows(int64_t index, uint64_t seed, const std::vector<bool>& keep) const;
 };
 
 struct LoaderOptions {
@@ -49,6 +62,8 @@ struct LoaderOptions {
   int64_t shuffle_buffer = 1024;  // items mixed across chunks (>= 1; 1: chunk order only)
   bool drop_last = false;         // drop each epoch's short last batch
   int64_t epochs = 1;             // >= 1
+  int64_t shard_rank = 0;   // in [0, shard_count): this loader's part of every batch
+  int64_t shard_count = 1;  // >= 1; > 1 needs a source with chunk sizes (see above)
 
   // Throws std::invalid_argument "LoaderOptions: <field> ..." naming the field and value.
   void validate() const;
@@ -65,6 +80,7 @@ struct ShapeBatch {
   torch::Tensor norm_center;  // [B,3] float64
   torch::Tensor norm_scale;   // [B] float64
   int64_t epoch = 0;          // the epoch the batch belongs to, from 0
+  int64_t full_size = 0;      // sharded loader: rows of the whole batch this part is from; else 0
 
   int64_t size() const { return points.defined() ? points.size(0) : 0; }
 };
@@ -93,6 +109,7 @@ class ShapeLoader {
  private:
   class Prefetcher;
   std::optional<ShapeRecord> next_item();
+  ShapeBatch make_batch(std::vector<ShapeRecord>& items, int64_t epoch) const;
   void start_epoch(int64_t epoch);
 
   std::shared_ptr<const ChunkSource> source_;
@@ -115,6 +132,7 @@ class ShardSource : public ChunkSource {
   ShardSource(const std::string& dir, const std::string& split);
   int64_t size() const override;
   std::vector<ShapeRecord> chunk(int64_t index, uint64_t seed) const override;
+  int64_t chunk_size(int64_t index) const override;
   const DatasetInfo& info() const { return info_; }
   int64_t count() const { return count_; }  // shapes in the split
 
@@ -129,5 +147,11 @@ class ShardSource : public ChunkSource {
 // chunk source for a chunk of an epoch; exposed so sources and tests can reproduce a run.
 std::vector<int64_t> epoch_chunk_order(int64_t chunks, uint64_t seed, int64_t epoch, bool shuffle);
 uint64_t chunk_draw_seed(uint64_t seed, int64_t epoch, int64_t index);
+// Sharded loading: for each chunk of the epoch, in the epoch's chunk order, which of its records
+// end up in rows [B*r/N, B*(r+1)/N) of their batch (r = shard_rank, N = shard_count, B that
+// batch's size; a dropped short last batch keeps none). `chunk_sizes` are in the epoch's chunk
+// order.
+std::vector<std::vector<bool>> shard_rows_of_epoch(const std::vector<int64_t>& chunk_sizes,
+                                                   const LoaderOptions& options, int64_t epoch);
 
 }  // namespace shapediff::io

@@ -202,7 +202,7 @@ for t in "${test_suites[@]}"; do
 done
 echo "== training:"; for r in "${runs[@]}"; do echo "$r: $(tail -1 "$out/train_$r.log" 2>/dev/null)"; done
 echo "== sparse conv cuda:"; grep -E '/cuda' "$out/sparse_conv_cuda.log" 2>/dev/null | cut -c1-150 | head -24
-echo "== nccl:"; tail -8 "$out/nccl_cuda.log" 2>/dev/null
+echo "== nccl: $(grep -m1 -oE 'NCCL data parallel [a-z]+.*' "$out/configure.log")"; tail -8 "$out/nccl_cuda.log" 2>/dev/null
 echo "== pvcnn cuda:"; grep -E '^(BM|pvd|small|tiny|[a-z_/]+ +[0-9])' "$out/pvcnn_bench_cuda.log" 2>/dev/null | head -8
 echo "== point ops cuda:"; grep -E '/cuda' "$out/point_ops_bench_cuda.log" 2>/dev/null | head -10
 echo "== sample 16 shapes, DPM-Solver++ 25 steps, cuda:"; tail -2 "$out/sample_cuda.log" 2>/dev/null

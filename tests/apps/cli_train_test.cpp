@@ -272,11 +272,11 @@ TEST_F(CliTrain, ImageModelsTrainOnAPngFolderResumeAndSample) {
   r = run("image upscale --model " + out.string() + " --input " + small_png.string() + " --factor 3 --out " +
           scratch("upscaled_bad").string());
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.out.find("--factor = 3"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("factor 3 (must be >= 2 and divide"), std::string::npos) << r.out;
   r = run("image upscale --model " + out.string() + " --input " + pngs[0].string() + " --factor 2 --out " +
           scratch("upscaled_bad").string());
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.out.find("the model's size over --factor is 8x8"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("the model's 16 pixels over factor 2 is 8x8"), std::string::npos) << r.out;
   // Bad input: an image of another size, a voxel model, an unknown strategy, a bad strength.
   const auto bad = scratch("image_bad2");
   r = run("image edit --model " + out.string() + " --input " + std::string(SHAPEDIFF_SOURCE_DIR) +

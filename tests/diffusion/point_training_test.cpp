@@ -245,7 +245,7 @@ double max_difference(const std::vector<torch::Tensor>& a, const std::vector<tor
 // rank's result (or rethrows the first rank's error). `adjust` edits each rank's options.
 std::vector<PointTrainingResult> train_in_ranks(
     int world, const std::function<PointTrainingOptions(int)>& options_of,
-    std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
+    std::chrono::milliseconds timeout = std::chrono::seconds(60), bool overlap = true) {
   const int64_t port = shapediff::testing::free_port();
   std::vector<PointTrainingResult> results(world);
   std::vector<std::string> errors(world);
@@ -259,6 +259,7 @@ std::vector<PointTrainingResult> train_in_ranks(
         env.master_port = port;
         DataParallelOptions dpo;
         dpo.timeout = timeout;
+        dpo.overlap = overlap;
         auto o = options_of(r);
         o.parallel = std::make_shared<DataParallel>(env, dpo);
         results[r] = train_point_model(o);
@@ -309,6 +310,81 @@ TEST_F(PointTrainingTest, TwoDataParallelRanksFollowOneProcess) {
   ASSERT_EQ(losses_single.size(), losses_parallel.size());
   for (size_t i = 0; i < losses_single.size(); ++i) EXPECT_NEAR(losses_single[i], losses_parallel[i], 1e-5);
   EXPECT_NE(losses_single.front(), losses_single.back());
+}
+
+// The gradient all-reduce started from the backward pass (the default) and the one after it
+// give the same run, gradient accumulation (2 micro-batches per step) included: with two ranks
+// each element's sum is the same float addition.
+TEST_F(PointTrainingTest, OverlappedAllReduceGivesTheWeightsOfTheOneAfterBackward) {
+  if (!data_parallel_available()) GTEST_SKIP() << "built without Gloo";
+  auto options_no_dropout = [&](const std::string& run) {
+    auto o = options(run);
+    o.config->model.overrides.dropout = 0.0;
+    return o;
+  };
+  ASSERT_EQ(options_no_dropout("x").config->training.grad_accumulation, 2);
+  const auto overlapped = train_in_ranks(2, [&](int) { return options_no_dropout("overlap"); });
+  const auto after = train_in_ranks(
+      2, [&](int) { return options_no_dropout("after"); }, std::chrono::seconds(60), false);
+  ASSERT_TRUE(overlapped[0].completed);
+  ASSERT_TRUE(after[0].completed);
+  const auto model = load_point_model(overlapped[0].model_path);
+  for (const char* key : {"weights", "ema"}) {
+    const auto a = state_of(overlapped[0].checkpoint_path, key, model.config);
+    const auto b = state_of(after[0].checkpoint_path, key, model.config);
+    ASSERT_EQ(a.size(), b.size());
+    EXPECT_LT(max_difference(a, b), 1e-6) << key;
+  }
+  EXPECT_EQ(logged_losses(tmp_.path("overlap")), logged_losses(tmp_.path("after")));
+}
+
+// Voxel models under data parallel: each rank's sharded loader gives its shapes only, which it
+// voxelizes; the losses follow the single process.
+TEST_F(PointTrainingTest, VoxelModelsOnTwoRanksFollowOneProcess) {
+  if (!data_parallel_available()) GTEST_SKIP() << "built without Gloo";
+  const auto data = tmp_.path("data_normals");
+  make_dataset(data, 128, 0, /*normals=*/true);
+  auto voxel_options = [&](const std::string& run) {
+    auto o = options(run);
+    o.data_dir = data;
+    o.config->model.overrides.dropout = 0.0;
+    o.config->model.representation = Representation::Voxels;
+    o.config->model.voxels.unet = networks::UNetPreset::Tiny;
+    o.config->model.voxels.grid = 8;
+    o.config->model.voxels.truncation = 2.0;
+    o.config->training.steps = 2;
+    return o;
+  };
+  ASSERT_TRUE(train_point_model(voxel_options("vox_single")).completed);
+  const auto ranks = train_in_ranks(2, [&](int) { return voxel_options("vox_ranks"); });
+  ASSERT_TRUE(ranks[0].completed);
+  const auto single = logged_losses(tmp_.path("vox_single"));
+  const auto parallel = logged_losses(tmp_.path("vox_ranks"));
+  ASSERT_EQ(single.size(), 2u);
+  ASSERT_EQ(parallel.size(), 2u);
+  for (size_t i = 0; i < single.size(); ++i) EXPECT_NEAR(single[i], parallel[i], 1e-5) << "step " << i + 1;
+}
+
+// Data parallel on NCCL with WORLD_SIZE=1 on this GPU: a few training steps run through it.
+TEST_F(PointTrainingTest, NcclRankOfOneTrainsOnTheGpu_CUDA) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  if (!nccl_available()) GTEST_SKIP() << "built without NCCL (see cmake/ShapediffNccl.cmake)";
+  auto o = options("nccl");
+  o.device = "cuda:0";
+  o.config->training.steps = 3;
+  DistributedEnv env;
+  env.master_port = shapediff::testing::free_port();
+  DataParallelOptions dpo;
+  dpo.device = torch::Device(torch::kCUDA, 0);
+  dpo.timeout = std::chrono::seconds(60);
+  o.parallel = std::make_shared<DataParallel>(env, dpo);
+  ASSERT_EQ(std::string(o.parallel->backend()), "nccl");
+  const auto result = train_point_model(o);
+  EXPECT_TRUE(result.completed);
+  EXPECT_EQ(result.step, 3);
+  const auto losses = logged_losses(tmp_.path("nccl"));
+  ASSERT_EQ(losses.size(), 3u);
+  for (double l : losses) EXPECT_TRUE(std::isfinite(l) && l > 0) << l;
 }
 
 TEST_F(PointTrainingTest, DataParallelRunResumesWithAnotherRankCount) {
@@ -621,6 +697,36 @@ TEST_F(PointTrainingTest, BadInputsAreNamed) {
   msg = message_of([&] { train_point_model(other); });
   EXPECT_NE(msg.find(latest), std::string::npos) << msg;
   EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+}
+
+// Sparse-voxel batches vary in size: each rank takes its shapes' band cells of the global batch
+// and weights its loss by its share of the cells.
+TEST_F(PointTrainingTest, SparseVoxelRanksSplitTheBatchByShape) {
+  if (!data_parallel_available()) GTEST_SKIP() << "built without Gloo";
+  const auto data = tmp_.path("data_normals_sparse");
+  make_dataset(data, 128, 0, /*normals=*/true);
+  auto sparse_options = [&](const std::string& run) {
+    auto o = options(run);
+    o.data_dir = data;
+    o.config->model.representation = Representation::SparseVoxels;
+    auto& s = o.config->model.sparse_voxels;
+    s.grid = 16;
+    s.coarse_grid = 8;
+    s.truncation = 2.0;
+    s.coarse_truncation = 2.0;
+    s.band = 1.5;
+    s.unet = sparse::SparseUNetPreset::Tiny;
+    o.config->training.steps = 2;
+    return o;
+  };
+  const auto single = train_point_model(sparse_options("sparse_single"));
+  ASSERT_TRUE(single.completed);
+  const auto ranks = train_in_ranks(2, [&](int) { return sparse_options("sparse_parallel"); });
+  ASSERT_TRUE(ranks[0].completed);
+  const auto a = logged_losses(tmp_.path("sparse_single")), b = logged_losses(tmp_.path("sparse_parallel"));
+  ASSERT_EQ(a.size(), 2u);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-5 * a[i]);
 }
 
 }  // namespace

@@ -269,6 +269,108 @@ TEST(ShapeLoaderTest, OptionsAreValidated) {
   EXPECT_THROW(ShapeLoader(nullptr, {}), std::invalid_argument);
 }
 
+// FakeSource that knows its chunk sizes (so it can be sharded) and counts the records a
+// sharded loader asks it to decode.
+class SizedSource : public FakeSource {
+ public:
+  using FakeSource::FakeSource;
+  int64_t chunk_size(int64_t index) const override { return sizes_of_chunks.at(static_cast<size_t>(index)); }
+  std::vector<ShapeRecord> chunk_rows(int64_t index, uint64_t seed, const std::vector<bool>& keep) const override {
+    auto records = chunk(index, seed);
+    for (size_t i = 0; i < records.size(); ++i) {
+      if (keep.at(i)) {
+        ++decoded;
+      } else {
+        records[i] = ShapeRecord{};
+      }
+    }
+    return records;
+  }
+  std::vector<int64_t> sizes_of_chunks;
+  mutable std::atomic<int64_t> decoded{0};
+};
+
+// Rank r of N gets exactly rows [B*r/N, B*(r+1)/N) of every batch of the single loader (ids,
+// points, labels), the ranks' rows are disjoint and cover each batch, and each rank asked the
+// source to decode only its own rows: shuffled or not, with a short last batch kept or dropped.
+TEST(ShapeLoaderTest, ShardedLoadersSplitEverySingleProcessBatch) {
+  struct Case {
+    bool shuffle, drop_last;
+    int64_t shards, workers;
+  };
+  // Batches of 6 from 26 items: each epoch ends with a batch of 2.
+  for (const auto& c : {Case{true, false, 2, 2}, Case{true, true, 3, 0}, Case{false, true, 4, 1},
+                        Case{true, true, 5, 3}, Case{false, false, 2, 1}}) {
+    SCOPED_TRACE("shuffle " + std::to_string(c.shuffle) + " drop_last " + std::to_string(c.drop_last) +
+                 " shards " + std::to_string(c.shards));
+    auto o = options(c.workers);
+    o.batch_size = 6;
+    o.shuffle = c.shuffle;
+    o.drop_last = c.drop_last;
+    auto single_source = std::make_shared<FakeSource>(kSizes);
+    ShapeLoader single_loader(single_source, o);
+    const auto single = collect(single_loader);
+    ASSERT_GT(single.size(), 3u);
+    int64_t rows = 0;
+    for (const auto& b : single) rows += b.size();
+
+    std::vector<std::vector<ShapeBatch>> parts;
+    int64_t decoded = 0;
+    for (int64_t r = 0; r < c.shards; ++r) {
+      auto source = std::make_shared<SizedSource>(kSizes);
+      source->sizes_of_chunks = kSizes;
+      auto so = o;
+      so.shard_rank = r;
+      so.shard_count = c.shards;
+      ShapeLoader loader(source, so);
+      parts.push_back(collect(loader));
+      ASSERT_EQ(parts.back().size(), single.size()) << "rank " << r;
+      int64_t own = 0;
+      for (const auto& b : parts.back()) own += b.size();
+      EXPECT_EQ(source->decoded.load(), own) << "rank " << r;
+      decoded += source->decoded.load();
+    }
+    EXPECT_EQ(decoded, rows);  // every row decoded once, by one rank
+    for (size_t i = 0; i < single.size(); ++i) {
+      const int64_t b = single[i].size();
+      std::set<std::string> seen;
+      for (int64_t r = 0; r < c.shards; ++r) {
+        const auto& part = parts[static_cast<size_t>(r)][i];
+        const int64_t begin = b * r / c.shards, end = b * (r + 1) / c.shards;
+        EXPECT_EQ(part.full_size, b);
+        EXPECT_EQ(part.epoch, single[i].epoch);
+        ASSERT_EQ(part.size(), end - begin) << "batch " << i << " rank " << r;
+        EXPECT_EQ(part.ids, std::vector<std::string>(single[i].ids.begin() + begin, single[i].ids.begin() + end));
+        EXPECT_TRUE(torch::equal(part.points, single[i].points.slice(0, begin, end)));
+        EXPECT_TRUE(torch::equal(part.labels, single[i].labels.slice(0, begin, end)));
+        for (const auto& id : part.ids) EXPECT_TRUE(seen.insert(id).second) << id << " on two ranks";
+      }
+      EXPECT_EQ(static_cast<int64_t>(seen.size()), b) << "batch " << i;
+    }
+  }
+}
+
+TEST(ShapeLoaderTest, ShardingIsValidatedAndNeedsChunkSizes) {
+  auto o = options(1);
+  o.shard_count = 2;
+  o.shard_rank = 2;
+  EXPECT_TRUE(throws_naming<std::invalid_argument>(
+      [&] { ShapeLoader l(std::make_shared<SizedSource>(kSizes), o); }, "shard_rank"));
+  o.shard_rank = 1;
+  EXPECT_TRUE(throws_naming<std::invalid_argument>(
+      [&] { ShapeLoader l(std::make_shared<FakeSource>(kSizes), o); }, "chunk sizes"));
+  // An epoch's last batch of 1 (26 items, batches of 5) cannot feed two ranks.
+  auto source = std::make_shared<SizedSource>(kSizes);
+  source->sizes_of_chunks = kSizes;
+  o.shard_rank = 0;
+  ShapeLoader short_last(source, o);
+  EXPECT_TRUE(throws_naming<std::runtime_error>([&] { collect(short_last); }, "no rows for shard 0 of 2"));
+  o.shard_count = 0;
+  o.shard_rank = 0;
+  EXPECT_TRUE(throws_naming<std::invalid_argument>(
+      [&] { ShapeLoader l(std::make_shared<FakeSource>(kSizes), o); }, "shard_count"));
+}
+
 TEST(ShapeLoaderTest, AnEmptySourceGivesNoBatches) {
   ShapeLoader loader(std::make_shared<FakeSource>(std::vector<int64_t>{}), options(2));
   EXPECT_FALSE(loader.next().has_value());
