@@ -41,13 +41,25 @@ if(CUDAToolkit_INCLUDE_DIRS)
   list(APPEND SHAPEDIFF_NCCL_INCLUDE_DIRS ${CUDAToolkit_INCLUDE_DIRS})
 endif()
 
-include(CheckCXXSourceCompiles)
-include(CMakePushCheckState)
-file(READ ${PROJECT_SOURCE_DIR}/diffusion/data_parallel_nccl.cpp _shapediff_nccl_source)
-# Then what diffusion/data_parallel.cpp does with it: a TCPStore made as there, handed to the
-# file's factory, so that linking needs every symbol either uses.
-string(APPEND _shapediff_nccl_source "
+# The check builds a small separate project (its own CMake run, in its own process) that
+# finds Torch as this one does and compiles and links the real data_parallel_nccl.cpp with a
+# main that calls it. A separate process, because a failure of any kind there (a compile or
+# link error, or Torch's imported targets not resolving inside a try_compile, which aborted a
+# configure on the GPU machine) must only turn NCCL off. The result is cached.
+if(NOT DEFINED CACHE{SHAPEDIFF_NCCL_COMPILES})
+  set(_check_dir ${CMAKE_BINARY_DIR}/nccl-check)
+  set(_check_lib "")
+  if(SHAPEDIFF_NCCL_LIBRARY)
+    set(_check_lib ${SHAPEDIFF_NCCL_LIBRARY})
+  endif()
+  file(REMOVE_RECURSE ${_check_dir})
+  file(MAKE_DIRECTORY ${_check_dir}/src)
+  # What diffusion/data_parallel.cpp does with the file: a TCPStore made as there, handed to
+  # its factory, so that linking needs every symbol either uses.
+  file(WRITE ${_check_dir}/src/main.cpp "
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/torch.h>
+#include \"diffusion/data_parallel_group.h\"
 int main(int argc, char**) {
   if (argc > 100) {
     c10d::TCPStoreOptions so;
@@ -64,19 +76,45 @@ int main(int argc, char**) {
   return 0;
 }
 ")
-cmake_push_check_state(RESET)
-set(CMAKE_REQUIRED_QUIET ON)
-set(CMAKE_REQUIRED_FLAGS "${TORCH_CXX_FLAGS}")
-set(CMAKE_REQUIRED_DEFINITIONS -DUSE_C10D_NCCL -DSHAPEDIFF_WITH_NCCL)
-set(CMAKE_REQUIRED_INCLUDES ${PROJECT_SOURCE_DIR} ${TORCH_INCLUDE_DIRS} ${SHAPEDIFF_NCCL_INCLUDE_DIRS})
-set(CMAKE_REQUIRED_LIBRARIES ${TORCH_LIBRARIES} ${SHAPEDIFF_NCCL_LIBRARIES})
-check_cxx_source_compiles("${_shapediff_nccl_source}" SHAPEDIFF_NCCL_COMPILES)
-cmake_pop_check_state()
+  file(WRITE ${_check_dir}/src/CMakeLists.txt "
+cmake_minimum_required(VERSION 3.18)
+project(shapediff_nccl_check CXX)
+find_package(Torch REQUIRED)
+find_package(CUDAToolkit QUIET)
+add_executable(check main.cpp ${PROJECT_SOURCE_DIR}/diffusion/data_parallel_nccl.cpp)
+set_property(TARGET check PROPERTY CXX_STANDARD 17)
+target_compile_definitions(check PRIVATE USE_C10D_NCCL SHAPEDIFF_WITH_NCCL)
+target_include_directories(check PRIVATE ${PROJECT_SOURCE_DIR} ${SHAPEDIFF_NCCL_INCLUDE_DIRS})
+target_link_libraries(check PRIVATE \${TORCH_LIBRARIES} ${_check_lib})
+if(TARGET CUDA::cudart)
+  target_link_libraries(check PRIVATE CUDA::cudart)
+endif()
+")
+  set(_check_args -S ${_check_dir}/src -B ${_check_dir}/build -G ${CMAKE_GENERATOR}
+      -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=${CMAKE_PREFIX_PATH}"
+      -DCMAKE_CXX_COMPILER=${CMAKE_CXX_COMPILER} -DTorch_DIR=${Torch_DIR})
+  if(CMAKE_CUDA_ARCHITECTURES)
+    list(APPEND _check_args "-DCMAKE_CUDA_ARCHITECTURES=${CMAKE_CUDA_ARCHITECTURES}")
+  endif()
+  message(STATUS "shapediff: checking that diffusion/data_parallel_nccl.cpp builds (${_check_dir})")
+  execute_process(COMMAND ${CMAKE_COMMAND} ${_check_args} RESULT_VARIABLE _configured
+                  OUTPUT_FILE ${_check_dir}/configure.log ERROR_FILE ${_check_dir}/configure.log
+                  TIMEOUT 300)
+  set(_built 1)
+  if(_configured EQUAL 0)
+    execute_process(COMMAND ${CMAKE_COMMAND} --build ${_check_dir}/build RESULT_VARIABLE _built
+                    OUTPUT_FILE ${_check_dir}/build.log ERROR_FILE ${_check_dir}/build.log TIMEOUT 600)
+  endif()
+  if(_configured EQUAL 0 AND _built EQUAL 0)
+    set(SHAPEDIFF_NCCL_COMPILES ON CACHE INTERNAL "data_parallel_nccl.cpp builds against this LibTorch")
+  else()
+    set(SHAPEDIFF_NCCL_COMPILES OFF CACHE INTERNAL "data_parallel_nccl.cpp builds against this LibTorch")
+  endif()
+endif()
 if(SHAPEDIFF_NCCL_COMPILES)
   set(SHAPEDIFF_WITH_NCCL ON)
   message(STATUS "shapediff: NCCL data parallel on (nccl.h in ${SHAPEDIFF_NCCL_INCLUDE_DIR})")
 else()
   message(STATUS "shapediff: NCCL data parallel off (diffusion/data_parallel_nccl.cpp does not "
-                 "compile or link against this LibTorch; see CMakeFiles/CMakeError.log or "
-                 "CMakeFiles/CMakeConfigureLog.yaml, SHAPEDIFF_NCCL_COMPILES)")
+                 "build against this LibTorch: see ${CMAKE_BINARY_DIR}/nccl-check/*.log)")
 endif()

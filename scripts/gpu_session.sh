@@ -38,7 +38,7 @@ prefix=$torch_prefix
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >"$out/gpu.txt" 2>&1
 log "gpu: $(cat "$out/gpu.txt"); torch prefix $prefix"
 cmake -S . -B "$build" "${gen[@]}" -DCMAKE_PREFIX_PATH="$prefix;$deps/usr" \
-  -DCMAKE_CUDA_ARCHITECTURES=90 -DSHAPEDIFF_WITH_CGAL=OFF -DSHAPEDIFF_WITH_OPEN3D=OFF \
+  -DCMAKE_CUDA_ARCHITECTURES=90 -DSHAPEDIFF_WITH_CGAL=OFF -DSHAPEDIFF_WITH_OPEN3D=OFF -DSHAPEDIFF_NCCL=${NCCL:-ON} \
   -DCMAKE_BUILD_TYPE=Release -UZLIB_LIBRARY* -UPNG_LIBRARY* >"$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; }
 grep -E "shapediff:|CUDA" "$out/configure.log" | head -5
 log "configured"
@@ -206,6 +206,10 @@ echo "== nccl: $(grep -m1 -oE 'NCCL data parallel [a-z]+.*' "$out/configure.log"
 echo "== pvcnn cuda:"; grep -E '^(BM|pvd|small|tiny|[a-z_/]+ +[0-9])' "$out/pvcnn_bench_cuda.log" 2>/dev/null | head -8
 echo "== point ops cuda:"; grep -E '/cuda' "$out/point_ops_bench_cuda.log" 2>/dev/null | head -10
 echo "== sample 16 shapes, DPM-Solver++ 25 steps, cuda:"; tail -2 "$out/sample_cuda.log" 2>/dev/null
-# The device tool returns at most 8 files: the two models, and every log in one archive.
-(cd "$out" && tar -czf /tmp/logs.tgz --exclude='./*.pt' . && find . -mindepth 1 -maxdepth 1 ! -name '*.pt' \
-  -exec rm -rf {} + && mv /tmp/logs.tgz .)
+# The device tool returns at most 8 files: the models, and every log in one archive.
+# Meshes stay behind (the grids they come from travel); an archive over the tool's 16 MB a file
+# comes back in parts (cat logs.tgz.part-* > logs.tgz).
+(cd "$out" && tar -czf /tmp/logs.tgz --exclude='./*.pt' --exclude='*.ply' --exclude='samples.npz' . &&
+  find . -mindepth 1 -maxdepth 1 ! -name '*.pt' -exec rm -rf {} + &&
+  if (( $(stat -c %s /tmp/logs.tgz) > 15000000 )); then split -b 15000000 /tmp/logs.tgz logs.tgz.part-
+  else mv /tmp/logs.tgz .; fi)
