@@ -2,27 +2,22 @@
 
 #include <filesystem>
 #include <mutex>
-#include <sstream>
 #include <stdexcept>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include "diffusion/number_text.h"
 #include "diffusion/schedule_json.h"
 #include "diffusion/training_run.h"
 #include "io/json_fields.h"
 #include "io/module_archive.h"
 
 namespace shapediff::diffusion {
+
 namespace {
 
 constexpr int64_t kConfigVersion = 1;
-
-std::string number(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
-}
 
 // Builds the network without touching torch's default generator: loading a model must not
 // change what a seeded run draws afterwards.
@@ -157,7 +152,7 @@ void PointModelConfig::validate(const std::string& context) const {
            std::to_string(g.channel_mult().size()) + " levels), got " + std::to_string(voxels.grid));
     }
     if (!(voxels.truncation > 0 && voxels.truncation <= voxels.grid)) {
-      fail("voxels.truncation must be in (0, grid], got " + number(voxels.truncation));
+      fail("voxels.truncation must be in (0, grid], got " + number_text(voxels.truncation));
     }
   }
 }
@@ -307,7 +302,7 @@ std::optional<std::string> config_difference(const PointModelConfig& a, const Po
       return "voxels.grid " + std::to_string(a.voxels.grid) + " vs " + std::to_string(b.voxels.grid);
     }
     if (a.voxels.truncation != b.voxels.truncation) {
-      return "voxels.truncation " + number(a.voxels.truncation) + " vs " + number(b.voxels.truncation);
+      return "voxels.truncation " + number_text(a.voxels.truncation) + " vs " + number_text(b.voxels.truncation);
     }
     if (a.voxels.unet != b.voxels.unet) {
       return "voxels.unet " + networks::to_string(a.voxels.unet) + " vs " + networks::to_string(b.voxels.unet);
@@ -331,7 +326,7 @@ std::optional<std::string> config_difference(const PointModelConfig& a, const Po
     return std::string("model.squeeze_excitation ") + (na.squeeze_excitation ? "true" : "false") +
            " vs " + (nb.squeeze_excitation ? "true" : "false");
   }
-  if (na.dropout != nb.dropout) return "model.dropout " + number(na.dropout) + " vs " + number(nb.dropout);
+  if (na.dropout != nb.dropout) return "model.dropout " + number_text(na.dropout) + " vs " + number_text(nb.dropout);
   if (na.head_channels != nb.head_channels) {
     return "model.head_channels " + std::to_string(na.head_channels) + " vs " +
            std::to_string(nb.head_channels);

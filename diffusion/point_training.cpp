@@ -8,7 +8,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <sstream>
 #include <stdexcept>
 #include <vector>
 
@@ -20,6 +19,7 @@
 #include "diffusion/data_parallel.h"
 #include "diffusion/ema.h"
 #include "diffusion/noise_schedule.h"
+#include "diffusion/number_text.h"
 #include "diffusion/point_model.h"
 #include "diffusion/sparse_voxel_training.h"
 #include "diffusion/super_resolution.h"
@@ -38,6 +38,7 @@
 #include "shapes/oriented_points_sdf.h"
 
 namespace shapediff::diffusion {
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -260,12 +261,6 @@ std::optional<std::string> json_difference(const nlohmann::json& a, const nlohma
   }
   if (a != b) return path + " " + a.dump() + " vs " + b.dump();
   return std::nullopt;
-}
-
-std::string format_number(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
 }
 
 class PointTrainer {
@@ -911,11 +906,11 @@ class PointTrainer {
 
   [[noreturn]] void diverged(double loss, double grad_norm, double lr) {
     write_log({{"step", step_ + 1}, {"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm}});
-    const std::string what = std::isfinite(loss) ? "gradient norm is " + format_number(grad_norm)
-                                                 : "loss is " + format_number(loss);
+    const std::string what = std::isfinite(loss) ? "gradient norm is " + number_text(grad_norm)
+                                                 : "loss is " + number_text(loss);
     throw std::runtime_error(
         "training diverged at step " + std::to_string(step_ + 1) + ": " + what + " (learning rate " +
-        format_number(lr) + "); " +
+        number_text(lr) + "); " +
         (last_checkpoint_.empty() ? "no checkpoint was written yet"
                                   : "the last good checkpoint is " + last_checkpoint_));
   }

@@ -1,20 +1,15 @@
 #include "diffusion/point_training_config.h"
 
 #include <cmath>
-#include <sstream>
 #include <stdexcept>
 
+#include "diffusion/number_text.h"
 #include "diffusion/schedule_json.h"
 #include "io/json_fields.h"
 
 namespace shapediff::diffusion {
-namespace {
 
-std::string number(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
-}
+namespace {
 
 template <typename Enum>
 Enum parse_choice(io::JsonFields& f, const std::string& key, Enum fallback,
@@ -71,32 +66,32 @@ void PointTrainingConfig::validate(const std::string& context) const {
     if (v < 1) fail(field, ">= 1", std::to_string(v));
   };
   auto in_range = [&](const std::string& field, double v, double lo, double hi, const std::string& rule) {
-    if (!(v >= lo && v <= hi)) fail(field, rule, number(v));
+    if (!(v >= lo && v <= hi)) fail(field, rule, number_text(v));
   };
   const auto& t = training;
   positive("training.steps", t.steps);
   positive("training.batch_size", t.batch_size);
   positive("training.grad_accumulation", t.grad_accumulation);
-  if (!(t.lr > 0) || !std::isfinite(t.lr)) fail("training.lr", "a finite number > 0", number(t.lr));
+  if (!(t.lr > 0) || !std::isfinite(t.lr)) fail("training.lr", "a finite number > 0", number_text(t.lr));
   in_range("training.betas[0]", t.beta1, 0, 0.999999, "in [0, 1)");
   in_range("training.betas[1]", t.beta2, 0, 0.999999, "in [0, 1)");
-  if (!(t.eps > 0)) fail("training.eps", "> 0", number(t.eps));
+  if (!(t.eps > 0)) fail("training.eps", "> 0", number_text(t.eps));
   if (!(t.weight_decay >= 0) || !std::isfinite(t.weight_decay)) {
-    fail("training.weight_decay", ">= 0", number(t.weight_decay));
+    fail("training.weight_decay", ">= 0", number_text(t.weight_decay));
   }
   if (t.warmup_steps < 0) fail("training.warmup_steps", ">= 0", std::to_string(t.warmup_steps));
   in_range("training.min_lr", t.min_lr, 0, t.lr, "in [0, lr]");
-  if (!(t.lr_gamma > 0 && t.lr_gamma <= 1)) fail("training.lr_gamma", "in (0, 1]", number(t.lr_gamma));
+  if (!(t.lr_gamma > 0 && t.lr_gamma <= 1)) fail("training.lr_gamma", "in (0, 1]", number_text(t.lr_gamma));
   if (!(t.grad_clip >= 0) || !std::isfinite(t.grad_clip)) {
-    fail("training.grad_clip", ">= 0 (0 = no clipping)", number(t.grad_clip));
+    fail("training.grad_clip", ">= 0 (0 = no clipping)", number_text(t.grad_clip));
   }
-  if (!(t.ema_decay >= 0 && t.ema_decay < 1)) fail("training.ema_decay", "in [0, 1)", number(t.ema_decay));
+  if (!(t.ema_decay >= 0 && t.ema_decay < 1)) fail("training.ema_decay", "in [0, 1)", number_text(t.ema_decay));
   if (t.ema_start < 0) fail("training.ema_start", ">= 0", std::to_string(t.ema_start));
   if (!(t.cfg_dropout >= 0 && t.cfg_dropout < 1)) {
-    fail("training.cfg_dropout", "in [0, 1)", number(t.cfg_dropout));
+    fail("training.cfg_dropout", "in [0, 1)", number_text(t.cfg_dropout));
   }
   if (!(t.min_snr_gamma >= 0) || !std::isfinite(t.min_snr_gamma)) {
-    fail("training.min_snr_gamma", ">= 0 (0 = off)", number(t.min_snr_gamma));
+    fail("training.min_snr_gamma", ">= 0 (0 = off)", number_text(t.min_snr_gamma));
   }
   positive("training.checkpoint_every", t.checkpoint_every);
   positive("training.keep_checkpoints", t.keep_checkpoints);

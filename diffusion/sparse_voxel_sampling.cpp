@@ -7,19 +7,11 @@
 #include <torch/torch.h>
 
 #include "diffusion/noise_source.h"
+#include "diffusion/number_text.h"
 #include "diffusion/sample_loop.h"
 #include "diffusion/sparse_voxel_band.h"
 
 namespace shapediff::diffusion {
-namespace {
-
-std::string number(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
-}
-
-}  // namespace
 
 SparseVoxelSamples refine_coarse_grids(sparse::SparseUNet& net, const SparseVoxelSettings& s,
                                        int64_t num_classes, const ScheduleConfig& schedule,
@@ -41,7 +33,7 @@ SparseVoxelSamples refine_coarse_grids(sparse::SparseUNet& net, const SparseVoxe
   if (o.label && (*o.label < 0 || *o.label >= num_classes)) {
     fail("label = " + std::to_string(*o.label) + " (the model has " + std::to_string(num_classes) + " classes)");
   }
-  if (!o.label && o.guidance != 1.0) fail("guidance = " + number(o.guidance) + " needs a class label");
+  if (!o.label && o.guidance != 1.0) fail("guidance = " + number_text(o.guidance) + " needs a class label");
 
   torch::NoGradGuard no_grad;
   const bool was_training = net->is_training();
@@ -128,8 +120,8 @@ void check_coarse_model(const PointModelConfig& fine, const PointModelConfig& co
            std::to_string(s.coarse_grid));
   }
   if (coarse.voxels.truncation != s.coarse_truncation) {
-    refuse("voxels.truncation " + number(coarse.voxels.truncation) + ", the sparse model wants coarse_truncation " +
-           number(s.coarse_truncation));
+    refuse("voxels.truncation " + number_text(coarse.voxels.truncation) + ", the sparse model wants coarse_truncation " +
+           number_text(s.coarse_truncation));
   }
   if (coarse.classes != fine.classes || coarse.num_classes != fine.num_classes) {
     refuse("classes " + nlohmann::json(coarse.classes).dump() + " (" + std::to_string(coarse.num_classes) +

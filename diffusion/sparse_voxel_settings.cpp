@@ -1,18 +1,10 @@
 #include "diffusion/sparse_voxel_settings.h"
 
-#include <sstream>
 #include <stdexcept>
 
+#include "diffusion/number_text.h"
+
 namespace shapediff::diffusion {
-namespace {
-
-std::string number(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
-}
-
-}  // namespace
 
 void SparseVoxelSettings::validate(const std::string& context) const {
   auto fail = [&](const std::string& field, const std::string& rule, const std::string& got) {
@@ -30,19 +22,19 @@ void SparseVoxelSettings::validate(const std::string& context) const {
          std::to_string(grid));
   }
   if (!(truncation > 0 && truncation <= static_cast<double>(grid))) {
-    fail("truncation", "in (0, grid]", number(truncation));
+    fail("truncation", "in (0, grid]", number_text(truncation));
   }
   if (!(coarse_truncation > 0 && coarse_truncation <= static_cast<double>(coarse_grid))) {
-    fail("coarse_truncation", "in (0, coarse_grid]", number(coarse_truncation));
+    fail("coarse_truncation", "in (0, coarse_grid]", number_text(coarse_truncation));
   }
   // Beyond the coarse truncation the coarse grid says nothing about where the surface is: a
   // wider band would take in the whole clamped region.
   const double limit = coarse_truncation * coarse_voxel_size() / voxel_size();
   if (!(band > 0 && band < limit)) {
-    fail("band", "in (0, " + number(limit) + ") fine voxels (the coarse truncation)", number(band));
+    fail("band", "in (0, " + number_text(limit) + ") fine voxels (the coarse truncation)", number_text(band));
   }
   if (dilation < 0 || dilation > 8) fail("dilation", "in [0, 8]", std::to_string(dilation));
-  if (!(coarse_noise >= 0 && coarse_noise <= 1)) fail("coarse_noise", "in [0, 1]", number(coarse_noise));
+  if (!(coarse_noise >= 0 && coarse_noise <= 1)) fail("coarse_noise", "in [0, 1]", number_text(coarse_noise));
 }
 
 sparse::SparseUNetOptions sparse_voxel_network(const SparseVoxelSettings& settings, int64_t num_classes) {

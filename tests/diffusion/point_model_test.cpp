@@ -31,14 +31,7 @@ PointModelConfig tiny_config() {
   return c;
 }
 
-std::string message_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "(no std::invalid_argument)";
-}
+const auto message_of = testing::invalid_argument_message;
 
 TEST(PointModelConfig, JsonRoundTripAndStrictParsing) {
   const auto c = tiny_config();

@@ -172,14 +172,7 @@ std::vector<double> logged_losses(const std::string& run) {
   return out;
 }
 
-std::string message_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
+const auto message_of = testing::exception_message;
 
 class PointTrainingTest : public ::testing::Test {
  protected:

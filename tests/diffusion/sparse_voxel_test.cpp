@@ -35,14 +35,7 @@ SparseVoxelSettings small_settings() {
   return s;
 }
 
-std::string message_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
+const auto message_of = testing::exception_message;
 
 // Trilinear interpolation of g [G,G,G] at the fine cell (i, j, k) of an R^3 grid, both grids
 // spanning the same cube corner to corner, in float64.

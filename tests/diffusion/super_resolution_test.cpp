@@ -22,14 +22,7 @@
 namespace shapediff::diffusion {
 namespace {
 
-std::string message_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "(no std::invalid_argument)";
-}
+const auto message_of = testing::invalid_argument_message;
 
 TEST(SuperResolution, AreaDownsamplingAndBilinearUpsamplingMatchLoops) {
   torch::manual_seed(3);

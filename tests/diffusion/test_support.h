@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <stdexcept>
 #include <string>
 
@@ -40,5 +41,26 @@ class ScratchDir {
  private:
   std::filesystem::path dir_;
 };
+
+// What fn throws, for tests that check an error message: the message of a std::invalid_argument
+// (invalid_argument_message) or of any std::exception (exception_message); a placeholder that no
+// expected message contains when fn throws nothing of the kind.
+inline std::string invalid_argument_message(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "(no std::invalid_argument)";
+}
+
+inline std::string exception_message(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "(no exception)";
+}
 
 }  // namespace shapediff::testing
