@@ -284,6 +284,12 @@ TEST_F(CliTrain, ImageModelsTrainOnAPngFolderResumeAndSample) {
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("the model draws 16x16"), std::string::npos) << r.out;
   r = run("image inpaint --model " + out.string() + " --input " + pngs[0].string() + " --mask " +
+          std::string(SHAPEDIFF_SOURCE_DIR) + "/docs/images/demo_chair.png --out " + bad.string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("--mask "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("the model draws 16x16"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(bad)) << "no partial output";
+  r = run("image inpaint --model " + out.string() + " --input " + pngs[0].string() + " --mask " +
           pngs[1].string() + " --strategy nope --out " + bad.string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("unknown completion strategy 'nope'"), std::string::npos) << r.out;
