@@ -305,8 +305,9 @@ void add_train_command(CLI::App& app, Action& action) {
       ->each([args](const std::string&) { args->seed_given = true; });
   cmd->add_option("--representation", args->representation,
                   "points (PVCNN on point clouds), voxels (3D U-Net on truncated signed-distance "
-                  "grids, model.grid cells a side) or images (2D U-Net; --data is a folder of PNGs), "
-                  "overriding model.representation");
+                  "grids, model.grid cells a side), sparse_voxels (sparse U-Net on the surface band "
+                  "of a grid twice a voxel model's; docs/sparse_voxels.md) or images (2D U-Net; --data "
+                  "is a folder of PNGs), overriding model.representation");
   cmd->add_option("--init-from", args->init_from,
                   "Start a new run from a model file's weights (e.g. a shipped model, to train it "
                   "further); it must match the config's architecture, task and classes");
@@ -319,8 +320,10 @@ void add_train_command(CLI::App& app, Action& action) {
                 "Average the gradients after the backward pass instead of during it (a comparison "
                 "for benchmarks; the results are the same)");
   cmd->add_option("--task", args->task,
-                  "generation, or completion (PVD's conditional completion on the dataset's "
-                  "virtual scans; model.known_points of data.points known), overriding model.task");
+                  "generation, completion (PVD's conditional completion on the dataset's "
+                  "virtual scans; model.known_points of data.points known) or super_resolution "
+                  "(images: SR3, conditioned on the image downsampled by model.sr_factor), "
+                  "overriding model.task");
   cmd->callback([args, &action] { action = [args] { return run_train(*args); }; });
 }
 
