@@ -225,4 +225,13 @@ double total_mutual_difference(const torch::Tensor& completions) {
   return (cd.sum(1) / static_cast<double>(s - 1)).sum().item<double>();
 }
 
+int64_t medoid_completion(const torch::Tensor& completions) {
+  if (!completions.defined() || completions.dim() != 3 || completions.size(2) != 3 || completions.size(0) < 1) {
+    throw std::invalid_argument("medoid_completion: completions must be [S,N,3] with S >= 1");
+  }
+  if (completions.size(0) == 1) return 0;
+  auto c = completions.to(torch::kCPU, torch::kFloat32).contiguous();
+  return shapes::chamfer_matrix(c, c).sum(1).argmin().item<int64_t>();
+}
+
 }  // namespace shapediff::diffusion

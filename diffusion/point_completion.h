@@ -89,5 +89,8 @@ PointCompletions complete_points(PointModel& model, const torch::Tensor& partial
 // Total mutual difference of S completions [S,N,3]: the sum over completions of their mean
 // Chamfer distance to the other S - 1 (Wu et al.'s diversity measure; 0 for S = 1).
 double total_mutual_difference(const torch::Tensor& completions);
+// The index of the completion [S,N,3] with the least summed Chamfer distance to the others:
+// a pick among several completions that needs no ground truth (0 for S = 1).
+int64_t medoid_completion(const torch::Tensor& completions);
 
 }  // namespace shapediff::diffusion

@@ -173,12 +173,19 @@ TEST_F(CliComplete, EvalCompletionScoresEveryMethodAndNamesBadInput) {
   // models get its label; a category that retrieval's dataset or a model lacks is named.
   const auto known_json = root_ / "eval_known.json";
   r = run("eval-completion --data " + scanned + " --split train --per-category 1 --steps 3 --threads 1"
-          " --category-known --strategies conditional,sdedit --completion-model " + (root_ / "completion").string() +
-          " --model " + (root_ / "generation").string() + " --json " + known_json.string());
+          " --category-known --samples 2 --strategies conditional,sdedit --completion-model " +
+          (root_ / "completion").string() + " --model " + (root_ / "generation").string() + " --json " +
+          known_json.string());
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("category known to every method"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("medoid of 2 completions"), std::string::npos) << r.out;
   const auto known = nlohmann::json::parse(bytes(known_json));
   EXPECT_TRUE(known.at("category_known").get<bool>());
+  EXPECT_EQ(known.at("samples").get<int>(), 2);
+  r = run("eval-completion --data " + scanned + " --split train --samples 0 --completion-model " +
+          (root_ / "completion").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("--samples = 0"), std::string::npos) << r.out;
   EXPECT_LT(known["results"]["retrieval"]["all"]["cd"].get<double>(), 0.01 * input_cd) << r.out;
   auto chairs = run("data make --families chair --per-family 1 --resolution 24 --points 128 --scans 0 --val 0 "
                     "--test 0 --threads 1 --out " + (root_ / "chairs").string());

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "shapes/chamfer.h"
 
@@ -157,6 +159,26 @@ TEST(PointCompletion, TotalMutualDifferenceIsTheSumOfMeanPairDistances) {
   }
   EXPECT_NEAR(total_mutual_difference(c), expected, 1e-5);
   EXPECT_EQ(total_mutual_difference(c.slice(0, 0, 1)), 0.0);
+}
+
+TEST(PointCompletion, MedoidIsTheCompletionNearestToTheOthers) {
+  auto g = at::make_generator<at::CPUGeneratorImpl>(3);
+  // Five clouds around three centres: the medoid must be the one whose summed plain Chamfer
+  // distance to the other four is least.
+  const auto centres = torch::tensor({0.0, 0.0, 0.1, 1.0, 0.05}).reshape({5, 1, 1});
+  const auto c = torch::rand({5, 40, 3}, g) * 0.2 + centres;
+  std::vector<double> sums(5, 0.0);
+  for (int64_t i = 0; i < 5; ++i) {
+    for (int64_t j = 0; j < 5; ++j) {
+      const auto d = (c[i].unsqueeze(1) - c[j].unsqueeze(0)).pow(2).sum(-1);
+      sums[static_cast<size_t>(i)] += (d.amin(1).mean() + d.amin(0).mean()).item<double>();
+    }
+  }
+  const auto best = std::min_element(sums.begin(), sums.end()) - sums.begin();
+  EXPECT_EQ(medoid_completion(c), best);
+  EXPECT_NE(medoid_completion(c), 3);  // never the outlier
+  EXPECT_EQ(medoid_completion(c.slice(0, 3, 4)), 0);
+  expect_error([] { medoid_completion(torch::zeros({0, 4, 3})); }, "medoid_completion");
 }
 
 }  // namespace
