@@ -1,7 +1,8 @@
 // `shapediff complete`: complete a scanned object with a point model. The scan (a point cloud,
 // or a mesh sampled to points) is cleaned (NaN points and statistical outliers dropped), brought
 // into the model's frame (up axis, centre, scale), completed, and mapped back into the scan's own
-// coordinates, so the output overlays the input.
+// coordinates, so the output overlays the input. Sparse-voxel models (with --coarse-model, their
+// stage 1) complete the scan as grids: run_sparse_voxel_complete.
 #include <unistd.h>
 
 #include <chrono>
@@ -18,13 +19,18 @@
 #include "apps/progress.h"
 #include "diffusion/point_completion.h"
 #include "diffusion/point_model.h"
+#include "diffusion/sparse_voxel_completion.h"
 #include "io/json_file.h"
+#include "io/mesh_io.h"
+#include "io/npy.h"
 #include "io/npz.h"
 #include "io/png.h"
 #include "io/point_cloud_io.h"
 #include "io/point_render.h"
 #include "io/scan_io.h"
 #include "shapediff/config.h"
+#include "shapes/grid_spec.h"
+#include "shapes/marching_cubes.h"
 #include "shapes/scan_preparation.h"
 #include "viewer/live_view.h"
 
@@ -60,6 +66,7 @@ struct CompleteArgs {
   bool overwrite = false;
   bool view = false;            // --view: a live window
   std::string view_screenshot;  // hidden, for tests: save the final window and close
+  std::string coarse_model;     // sparse-voxel models: the stage-1 voxel model
 };
 
 // --view: the completion runs on a worker thread and pushes the first completion of every step
@@ -101,6 +108,111 @@ std::string numbered(const std::string& stem, int64_t i, int64_t count, const st
   return name.str();
 }
 
+// Sparse-voxel models (diffusion/sparse_voxel_completion.h): the scan's points, with normals
+// estimated from their neighbours, fix the cells near them on both grids. Writes input.ply (the
+// cleaned scan), grid_NN.npy (fine [R,R,R]), coarse_NN.npy ([Gc,Gc,Gc]), completion_NN_mesh.ply
+// (marching cubes of the fine grid, in the scan's coordinates), completions.npz and
+// completion.json.
+int run_sparse_voxel_complete(const CompleteArgs& a, diffusion::PointModel& fine, torch::Device device,
+                              const shapes::ScanPrepOptions& scan_options) {
+  if (a.coarse_model.empty()) {
+    throw std::invalid_argument(a.model + ": a sparse-voxel model refines a voxel model's grids: give that model "
+                                "with --coarse-model");
+  }
+  for (const auto& [given, what] : {std::pair<bool, const char*>{a.view, "--view"}, {!a.mesh.empty(), "--mesh"},
+                                    {a.trajectory > 0, "--trajectory"}, {a.known_points > 0, "--known-points"}}) {
+    if (given) throw std::invalid_argument(std::string(what) + " does not apply to a sparse-voxel model");
+  }
+  auto coarse = diffusion::load_point_model(a.coarse_model, device);
+  diffusion::check_coarse_model(fine.config, coarse.config, a.coarse_model);
+  diffusion::SparseVoxelCompletionOptions o;
+  o.count = a.samples;
+  if (!a.strategy.empty()) o.strategy = diffusion::parse_completion_strategy(a.strategy);
+  o.sampler = diffusion::parse_sampler_kind(a.sampler);
+  o.steps = a.steps;
+  if (!a.class_name.empty()) o.label = fine.class_label(a.class_name);
+  o.guidance = a.guidance;
+  o.seed = a.seed;
+  o.device = device;
+
+  const auto scan = io::read_scan(a.input, a.mesh_samples, a.seed);
+  shapes::PreparedScan prepared;
+  torch::Tensor normals;
+  try {
+    prepared = shapes::prepare_scan(scan.cloud.points, scan_options);
+    normals = diffusion::estimate_scan_normals(prepared.points);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(a.input + ": " + e.what());
+  }
+  std::unique_ptr<Progress> progress;
+  o.on_progress = [&](int64_t done, int64_t total) {
+    if (!progress) progress = std::make_unique<Progress>("complete", total, "steps");
+    progress->update(done);
+  };
+  const auto start = std::chrono::steady_clock::now();
+  // Voxel grids span the dataset frame's [-1, 1]^3, where prepare_scan leaves the points.
+  const auto result = diffusion::complete_sparse_voxels(fine, coarse, prepared.points, normals, o);
+  if (progress) progress->finish();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const int64_t r = fine.config.sparse_voxels.grid;
+  const auto spec = shapes::GridSpec::from_bounds({-1, -1, -1}, {1, 1, 1}, r);
+  int64_t meshes = 0;
+  write_folder_atomically(a.out, [&](const fs::path& tmp) {
+    shapes::PointCloud input_cloud;
+    input_cloud.points = prepared.frame.to_scan(prepared.points).contiguous();
+    io::write_point_cloud((tmp / "input.ply").string(), input_cloud);
+    for (int64_t i = 0; i < a.samples; ++i) {
+      const auto grid = result.samples.grids[i].contiguous();
+      io::write_npy((tmp / numbered("grid_", i, a.samples, ".npy")).string(), grid);
+      io::write_npy((tmp / numbered("coarse_", i, a.samples, ".npy")).string(), result.samples.coarse[i].contiguous());
+      const shapes::VoxelGrid g{grid, spec.origin, spec.voxel_size, shapes::VoxelKind::SignedDistance};
+      auto mesh = shapes::marching_cubes(g, {0.0, false, shapes::IsoSurfaceMethod::Cubes});
+      if (mesh.faces.size(0) == 0) continue;  // no zero crossing: nothing to mesh
+      mesh.vertices = prepared.frame.to_scan(mesh.vertices).contiguous();
+      io::write_mesh((tmp / numbered("completion_", i, a.samples, "_mesh.ply")).string(), mesh);
+      ++meshes;
+    }
+    io::write_npz((tmp / "completions.npz").string(),
+                  {{"grids", result.samples.grids},
+                   {"coarse", result.samples.coarse},
+                   {"band_cells", result.samples.band_cells},
+                   {"coarse_known", result.coarse_known},
+                   {"coarse_mask", result.coarse_mask.to(torch::kUInt8)},
+                   {"fine_known", result.fine_known},
+                   {"fine_mask", result.fine_mask.to(torch::kUInt8)}});
+    auto ints = [](const torch::Tensor& t) {
+      return std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
+    };
+    const nlohmann::json meta = {{"model", a.model},
+                                 {"coarse_model", a.coarse_model},
+                                 {"representation", "sparse_voxels"},
+                                 {"input", a.input},
+                                 {"input_points", scan.cloud.size()},
+                                 {"scan_points", prepared.points.size(0)},
+                                 {"outliers_dropped", prepared.outliers},
+                                 {"strategy", diffusion::to_string(o.strategy)},
+                                 {"sampler", diffusion::to_string(o.sampler)},
+                                 {"steps", a.steps},
+                                 {"samples", a.samples},
+                                 {"seed", a.seed},
+                                 {"up", a.up},
+                                 {"grid", r},
+                                 {"coarse_grid", fine.config.sparse_voxels.coarse_grid},
+                                 {"known_coarse_cells", result.coarse_mask.sum().item<int64_t>()},
+                                 {"known_fine_cells", result.fine_mask.sum().item<int64_t>()},
+                                 {"band_cells", ints(result.samples.band_cells)},
+                                 {"band_known_cells", ints(result.band_known)},
+                                 {"meshes", meshes},
+                                 {"seconds", seconds}};
+    io::write_json((tmp / "completion.json").string(), meta);
+  });
+  std::cout << "completed " << a.input << " " << a.samples << " time(s) as " << r << "^3 grids (from "
+            << fine.config.sparse_voxels.coarse_grid << "^3; " << result.coarse_mask.sum().item<int64_t>()
+            << " coarse and " << result.fine_mask.sum().item<int64_t>() << " fine cells known, " << std::fixed
+            << std::setprecision(1) << seconds << " s), " << meshes << " meshes -> " << a.out << "\n";
+  return 0;
+}
+
 int run_complete(const CompleteArgs& a) {
   if (a.threads < 1) throw std::invalid_argument("--threads = " + std::to_string(a.threads) + " (must be >= 1)");
   at::set_num_threads(static_cast<int>(a.threads));
@@ -119,6 +231,13 @@ int run_complete(const CompleteArgs& a) {
   check_output_folder(a.out, a.overwrite);
   if (a.view) check_live_view_display();
   auto model = diffusion::load_point_model(a.model, device);
+  if (model.config.representation == diffusion::Representation::SparseVoxels) {
+    return run_sparse_voxel_complete(a, model, device, scan_options);
+  }
+  if (!a.coarse_model.empty()) {
+    throw std::invalid_argument("--coarse-model applies to sparse_voxels models; " + a.model + " is a " +
+                                diffusion::to_string(model.config.representation) + " model");
+  }
   diffusion::PointCompletionOptions o;
   o.method = a.strategy.empty() ? diffusion::default_completion_method(model)
                                 : diffusion::parse_point_completion_method(a.strategy);
@@ -243,7 +362,9 @@ void add_complete_command(CLI::App& app, Action& action) {
       "the first known_points points are the scan's, resampled), completions.npz, completion.json,\n"
       "before_after.png, and with --trajectory a trajectory.npz (with a 'known' mask) for the viewer.\n"
       "Strategies: conditional (completion models, the default for them); replacement (default for\n"
-      "generation models), repaint (ddpm/ddim only), sdedit (--strength).");
+      "generation models), repaint (ddpm/ddim only), sdedit (--strength).\n"
+      "Sparse-voxel models (with --coarse-model) complete as grids, replacement only: grid_NN.npy,\n"
+      "coarse_NN.npy, completion_NN_mesh.ply, completions.npz and completion.json.");
   cmd->add_option("--model", a->model, "Model file (.pt), checkpoint, or training run folder")->required();
   cmd->add_option("--input", a->input, "Scan: .ply .off .obj .stl .xyz .pcd (meshes are sampled to points)")->required();
   cmd->add_option("--out", a->out, "Output folder")->required();
@@ -269,6 +390,8 @@ void add_complete_command(CLI::App& app, Action& action) {
   cmd->add_option("--trajectory", a->trajectory, "Record every K steps into trajectory.npz (0: off)")->capture_default_str();
   cmd->add_option("--device", a->device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--threads", a->threads, "CPU threads")->capture_default_str();
+  cmd->add_option("--coarse-model", a->coarse_model,
+                  "Sparse-voxel models: the stage-1 voxel model (file, checkpoint or run folder)");
   cmd->add_flag("--overwrite", a->overwrite, "Replace the output folder if it exists");
   cmd->add_flag("--view", a->view, "Watch the first completion form in a window (needs a display); close it to finish");
   cmd->add_option("--view-screenshot", a->view_screenshot, "With --view: save the final window as PNG and close")
