@@ -18,8 +18,6 @@ using shapediff::test::file_bytes;
 using shapediff::test::run_cli;
 using shapediff::test::scratch_path;
 
-const std::string kConfigs = std::string(SHAPEDIFF_SOURCE_DIR) + "/configs/";
-
 // An .xyz scan: `count` points on the upper half of a sphere of radius 2 around (5, 0, 0).
 fs::path write_half_sphere_scan(const std::string& name, int count) {
   std::mt19937 rng(11);
@@ -35,17 +33,10 @@ fs::path write_half_sphere_scan(const std::string& name, int count) {
 }
 
 TEST(CliSparseVoxelCompletion, CompletesAScanIntoGridsAndMeshesAndRefusesBadInput) {
-  const auto data = scratch_path("svc_data");
-  auto r = run_cli("data make --families chair,table --per-family 2 --points 256 --scans 0 --resolution 24 "
-                   "--val 0 --test 0 --threads 2 --out " + data.string());
-  ASSERT_EQ(r.code, 0) << r.out;
-  const auto coarse = scratch_path("svc_coarse"), fine = scratch_path("svc_fine");
-  r = run_cli("train --config " + kConfigs + "voxels-tiny.json --data " + data.string() + " --out " +
-              coarse.string() + " --threads 2 --steps 1");
-  ASSERT_EQ(r.code, 0) << r.out;
-  r = run_cli("train --config " + kConfigs + "sparse-voxels-tiny.json --data " + data.string() + " --out " +
-              fine.string() + " --threads 2 --steps 1");
-  ASSERT_EQ(r.code, 0) << r.out;
+  const auto runs = shapediff::test::train_two_stage_voxel_models("svc", 2, 1);
+  ASSERT_TRUE(runs.ok) << runs.log;
+  const auto &coarse = runs.coarse, &fine = runs.fine;
+  shapediff::test::CliRun r;
 
   const auto scan = write_half_sphere_scan("svc_scan.xyz", 300);
   const auto out = scratch_path("svc_out");

@@ -28,17 +28,11 @@ std::string npy_shape(const fs::path& file) {
 }
 
 TEST(CliSparseVoxels, TrainsBothStagesAndSamplesFineGridsAndMeshes) {
-  const auto data = scratch_path("sv_data");
-  auto r = run_cli("data make --families chair,table --per-family 3 --points 256 --scans 0 --resolution 24 "
-                   "--val 0 --test 0 --threads 2 --out " + data.string());
-  ASSERT_EQ(r.code, 0) << r.out;
-  const auto coarse = scratch_path("sv_coarse"), fine = scratch_path("sv_fine");
-  r = run_cli("train --config " + kConfigs + "voxels-tiny.json --data " + data.string() + " --out " +
-              coarse.string() + " --threads 2 --steps 2");
-  ASSERT_EQ(r.code, 0) << r.out;
-  r = run_cli("train --config " + kConfigs + "sparse-voxels-tiny.json --data " + data.string() + " --out " +
-              fine.string() + " --threads 2 --steps 2");
-  ASSERT_EQ(r.code, 0) << r.out;
+  const auto runs = shapediff::test::train_two_stage_voxel_models("sv", 3, 2);
+  ASSERT_TRUE(runs.ok) << runs.log;
+  const auto& data = runs.data;
+  const auto &coarse = runs.coarse, &fine = runs.fine;
+  shapediff::test::CliRun r;
   EXPECT_TRUE(fs::exists(fine / "model.pt"));
   EXPECT_NE(file_bytes(fine / "config.json").find("sparse_voxels"), std::string::npos);
 

@@ -49,4 +49,35 @@ inline std::string file_bytes(const std::filesystem::path& p) {
   return {std::istreambuf_iterator<char>(in), {}};
 }
 
+// The tiny two-stage sparse-voxel pair (configs/voxels-tiny.json as the coarse stage,
+// configs/sparse-voxels-tiny.json as the fine one) trained `steps` steps on a fresh dataset of
+// `per_family` chairs and tables (`data`), under scratch paths named after `prefix`; the failing
+// command and its output are in `log` when one fails.
+struct TwoStageRuns {
+  std::filesystem::path data, coarse, fine;
+  bool ok = false;
+  std::string log;
+};
+
+inline TwoStageRuns train_two_stage_voxel_models(const std::string& prefix, int per_family, int steps) {
+  const std::string configs = std::string(SHAPEDIFF_SOURCE_DIR) + "/configs/";
+  const auto data = scratch_path(prefix + "_data");
+  TwoStageRuns runs{data, scratch_path(prefix + "_coarse"), scratch_path(prefix + "_fine"), false, ""};
+  const std::string common = " --data " + data.string() + " --threads 2 --steps " + std::to_string(steps);
+  for (const auto& args : {"data make --families chair,table --per-family " + std::to_string(per_family) +
+                               " --points 256 --scans 0 --resolution 24 --val 0 --test 0 --threads 2 --out " +
+                               data.string(),
+                           "train --config " + configs + "voxels-tiny.json --out " + runs.coarse.string() + common,
+                           "train --config " + configs + "sparse-voxels-tiny.json --out " + runs.fine.string() +
+                               common}) {
+    const auto r = run_cli(args);
+    if (r.code != 0) {
+      runs.log = args + " -> " + std::to_string(r.code) + "\n" + r.out;
+      return runs;
+    }
+  }
+  runs.ok = true;
+  return runs;
+}
+
 }  // namespace shapediff::test
