@@ -12,13 +12,12 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
-#include <cstdlib>
-#include <cstring>
 #include <functional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "benchmarks/benchmark_support.h"
 #include "networks/point_ops.h"
 #include "shapediff/config.h"
 
@@ -135,29 +134,14 @@ void register_device(const Inputs& in, const std::string& device, bool cuda) {
           state.SetLabel("B=16 N=2048 C=64 device=" + device +
                          (cuda ? "" : " threads=" + std::to_string(at::get_num_threads())));
         });
-    bench->Unit(benchmark::kMillisecond);
-    // CPU: the CPU column sums both threads (robust to a busy machine); CUDA: wall time.
-    if (cuda) {
-      bench->UseRealTime();
-    } else {
-      bench->MeasureProcessCPUTime();
-    }
+    shapediff::bench::time_for_device(bench, cuda);
   }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 2;
-  std::vector<char*> args;
-  for (int i = 0; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--threads=", 10) == 0) {
-      threads = std::atoi(argv[i] + 10);
-    } else {
-      args.push_back(argv[i]);
-    }
-  }
-  at::set_num_threads(threads);
+  auto args = shapediff::bench::apply_threads_flag(argc, argv);
   const Inputs cpu = make_inputs(torch::kCPU);
   register_device(cpu, "cpu", false);
   Inputs gpu;
@@ -165,9 +149,5 @@ int main(int argc, char** argv) {
     gpu = make_inputs(torch::kCUDA);
     register_device(gpu, "cuda", true);
   }
-  int n = static_cast<int>(args.size());
-  benchmark::Initialize(&n, args.data());
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return shapediff::bench::run(args);
 }

@@ -6,11 +6,10 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
-#include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
+#include "benchmarks/benchmark_support.h"
 #include "diffusion/repaint.h"
 #include "diffusion/sampler.h"
 #include "diffusion/score_sde_ve.h"
@@ -56,24 +55,11 @@ void BM_Step(benchmark::State& state, SamplerKind kind) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 2;
-  std::vector<char*> args;
-  for (int i = 0; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--threads=", 10) == 0) {
-      threads = std::atoi(argv[i] + 10);
-    } else {
-      args.push_back(argv[i]);
-    }
-  }
-  at::set_num_threads(threads);
+  auto args = shapediff::bench::apply_threads_flag(argc, argv);
   for (const auto& name : sampler_names()) {
     const SamplerKind kind = parse_sampler_kind(name);
     benchmark::RegisterBenchmark(("step/" + name).c_str(), BM_Step, kind)
         ->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
   }
-  int n = static_cast<int>(args.size());
-  benchmark::Initialize(&n, args.data());
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return shapediff::bench::run(args);
 }

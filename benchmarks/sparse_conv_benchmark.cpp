@@ -27,13 +27,13 @@
 
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "benchmarks/benchmark_support.h"
 #include "networks/sparse/kernel_map.h"
 #include "networks/sparse/sparse_conv.h"
 #include "networks/sparse/sparse_tensor.h"
@@ -212,12 +212,7 @@ void register_case(const Case& c) {
             }
             state.SetLabel(label);
           });
-      bench->Unit(benchmark::kMillisecond);
-      if (c.cuda) {
-        bench->UseRealTime();
-      } else {
-        bench->MeasureProcessCPUTime();
-      }
+      shapediff::bench::time_for_device(bench, c.cuda);
       // The dense CPU convolution takes seconds per call.
       if (name.rfind("dense_conv3d", 0) == 0 && !c.cuda) bench->Iterations(2);
     }
@@ -227,16 +222,7 @@ void register_case(const Case& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 2;
-  std::vector<char*> args;
-  for (int i = 0; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--threads=", 10) == 0) {
-      threads = std::atoi(argv[i] + 10);
-    } else {
-      args.push_back(argv[i]);
-    }
-  }
-  at::set_num_threads(threads);
+  auto args = shapediff::bench::apply_threads_flag(argc, argv);
   const auto cpu = make_case(64, 10000, torch::kCPU);
   register_case(*cpu);
   std::unique_ptr<Case> gpu;
@@ -244,9 +230,5 @@ int main(int argc, char** argv) {
     gpu = make_case(256, 100000, torch::kCUDA);
     register_case(*gpu);
   }
-  int n = static_cast<int>(args.size());
-  benchmark::Initialize(&n, args.data());
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return shapediff::bench::run(args);
 }

@@ -11,13 +11,12 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
-#include <cstdlib>
-#include <cstring>
 #include <functional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "benchmarks/benchmark_support.h"
 #include "networks/sparse/kernel_map.h"
 #include "shapediff/config.h"
 
@@ -71,13 +70,7 @@ void register_device(const std::string& device_name, torch::Device device) {
                            " built=" + std::to_string(built) + " device=" + device_name +
                            (cuda ? "" : " threads=" + std::to_string(at::get_num_threads())));
           });
-      bench->Unit(benchmark::kMillisecond);
-      // CPU: the CPU column sums the threads (robust to a busy machine); CUDA: wall time.
-      if (cuda) {
-        bench->UseRealTime();
-      } else {
-        bench->MeasureProcessCPUTime();
-      }
+      shapediff::bench::time_for_device(bench, cuda);
     }
   }
 }
@@ -85,21 +78,8 @@ void register_device(const std::string& device_name, torch::Device device) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 2;
-  std::vector<char*> args;
-  for (int i = 0; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--threads=", 10) == 0) {
-      threads = std::atoi(argv[i] + 10);
-    } else {
-      args.push_back(argv[i]);
-    }
-  }
-  at::set_num_threads(threads);
+  auto args = shapediff::bench::apply_threads_flag(argc, argv);
   register_device("cpu", torch::kCPU);
   if (SHAPEDIFF_WITH_CUDA && torch::cuda::is_available()) register_device("cuda", torch::kCUDA);
-  int n = static_cast<int>(args.size());
-  benchmark::Initialize(&n, args.data());
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return shapediff::bench::run(args);
 }
