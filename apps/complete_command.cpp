@@ -235,8 +235,8 @@ int run_complete(const CompleteArgs& a) {
     return run_sparse_voxel_complete(a, model, device, scan_options);
   }
   if (!a.coarse_model.empty()) {
-    throw std::invalid_argument("--coarse-model applies to sparse_voxels models; " + a.model + " is a " +
-                                diffusion::to_string(model.config.representation) + " model");
+    throw std::invalid_argument("--coarse-model applies to sparse_voxels models; " + a.model + " is a model of " +
+                                diffusion::to_string(model.config.representation));
   }
   diffusion::PointCompletionOptions o;
   o.method = a.strategy.empty() ? diffusion::default_completion_method(model)

@@ -210,8 +210,8 @@ int run_sample(const SampleCommandArgs& a) {
     return run_sparse_voxel_sample(a, model, o);
   }
   if (!a.coarse_model.empty()) {
-    throw std::invalid_argument("--coarse-model applies to sparse_voxels models; " + a.model + " is a " +
-                                diffusion::to_string(model.config.representation) + " model");
+    throw std::invalid_argument("--coarse-model applies to sparse_voxels models; " + a.model + " is a model of " +
+                                diffusion::to_string(model.config.representation));
   }
   const bool voxels = model.config.representation == diffusion::Representation::Voxels;
   const bool images = model.config.representation == diffusion::Representation::Images;

@@ -66,7 +66,7 @@ TEST(CliSparseVoxels, TrainsBothStagesAndSamplesFineGridsAndMeshes) {
                  "not the stage 1 of this sparse-voxel model (a sparse_voxels model; stage 1 is a voxels model)");
   one_line_error("sample --model " + fine.string(), "give that model with --coarse-model");
   one_line_error("sample --model " + coarse.string() + " --coarse-model " + coarse.string(),
-                 "--coarse-model applies to sparse_voxels models");
+                 "--coarse-model applies to sparse_voxels models; " + coarse.string() + " is a model of voxels");
   // A voxel model of another grid.
   auto config8 = file_bytes(kConfigs + "voxels-tiny.json");
   const auto at = config8.find("\"grid\": 16");
