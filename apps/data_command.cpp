@@ -375,9 +375,6 @@ struct ScanArgs {
 };
 
 int run_scan(const ScanArgs& a) {
-  if (!shapes::virtual_scan_available()) {
-    throw std::invalid_argument("data scan needs CGAL: this build has SHAPEDIFF_WITH_CGAL=OFF");
-  }
   if (a.views < 1) throw std::invalid_argument("--views must be >= 1");
   if (!(a.distance > 1.0)) throw std::invalid_argument("--distance must exceed 1 (bounding-sphere radii)");
   auto mesh = io::read_mesh(a.mesh);

@@ -87,9 +87,6 @@ int run_demo(const DemoArgs& a) {
                                 "or pass --model)");
   }
   shapes::parse_reconstruct_method(a.mesh_method);
-  if (!shapes::virtual_scan_available()) {
-    throw std::invalid_argument("the demo scans shapes virtually, which needs CGAL: this build has SHAPEDIFF_WITH_CGAL=OFF");
-  }
   auto model = diffusion::load_point_model(model_path);
   const bool conditional = model.config.task == diffusion::PointTask::Completion;
 

@@ -15,8 +15,7 @@
 #   .gpu/init/RUN.pt   continues RUN from that model (train --init-from), e.g. the model an
 #                      earlier lease brought back; else the shipped model where there is one
 # Expects, carried from the developer machine (made by scripts/gpu_prepare.sh):
-#   .gpu/debs/*.deb, .gpu/ref/diffusers_schedulers.json, .gpu/head.tgz, and for the completion
-#   run .gpu/data (gpu_prepare.sh --data DATASET)
+#   .gpu/debs/*.deb, .gpu/ref/diffusers_schedulers.json, .gpu/head.tgz
 set -uo pipefail
 cd "$(dirname "$0")/.."
 t0=$(date +%s)
@@ -30,7 +29,7 @@ log() { echo "[$(el)s] $*" | tee -a "$out/session.log"; }
 # Dependencies, unpacked beside the tree (never into /); the committed tree becomes the cwd.
 source scripts/gpu_env.sh
 checks=${CHECKS:-1}
-data=/tmp/gpudata renders=/tmp/renders scans=/tmp/gpuscans
+data=/tmp/gpudata renders=/tmp/renders
 # The diffusion tests read the scheduler reference from ../shared at start-up.
 mkdir -p ../shared/reference && cp -n .gpu/ref/diffusers_schedulers.json ../shared/reference/
 
@@ -63,21 +62,12 @@ if [[ $checks != 0 ]]; then
 fi
 
 cli=$build/apps/shapediff
-unxz_one() {
-  if command -v xz >/dev/null; then xz -dc "$1"
-  else python3 -c 'import lzma,sys,shutil; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$1"; fi
-}
 # The datasets of the documented commands (same seeds), made here in seconds.
 if [[ $app_rc -eq 0 ]]; then
-  # Virtual scans need CGAL, which this build leaves out: the shapes and their points are made
-  # here, and the completion run reads a carried train split (.gpu/data from gpu_prepare.sh).
-  data_pids=()
-  if [[ -f .gpu/data/dataset.json ]]; then
-    mkdir -p "$scans" && cp .gpu/data/dataset.json "$scans/"
-    for f in .gpu/data/*.xz; do unxz_one "$f" >"$scans/$(basename "${f%.xz}")" & data_pids+=($!); done
-  fi
-  "$cli" data make --per-family 200 --scans 0 --out "$data" --threads 12 >"$out/data_make.log" 2>&1 &
-  data_pids+=($!)
+  # With the virtual scans the completion run trains on (the BVH ray caster: this build has no
+  # CGAL).
+  "$cli" data make --per-family 200 --out "$data" --threads 12 >"$out/data_make.log" 2>&1 &
+  data_pids=($!)
   "$cli" image-data --size 64 --per-family 200 --views 4 --out "$renders" --threads 4 \
     >"$out/image_data.log" 2>&1
   wait "${data_pids[@]}"
@@ -92,7 +82,7 @@ declare -A cfg=([completion]=configs/completion-small-gpu.json [generation]=conf
                 [sr]=configs/images-sr-small-gpu.json [sparse]=configs/sparse-voxels-small-gpu.json)
 declare -A init=([completion]=models/completion-procedural-small.pt
                  [generation]=models/points-procedural-small.pt)
-declare -A dataset=([images]=$renders [sr]=$renders [completion]=$scans)
+declare -A dataset=([images]=$renders [sr]=$renders)
 for r in "${runs[@]}"; do
   [[ -f .gpu/init/$r.pt ]] && init[$r]=.gpu/init/$r.pt
 done
@@ -122,10 +112,15 @@ if [[ $checks != 0 ]]; then
   wait "$rest_pid"; rest_rc=$?
   log "tests built rc=$rest_rc"
   [[ $rest_rc -eq 0 ]] || grep -m15 -E "error:" "$out/build_rest.log"
+  # Only the logs' ends come back (a whole log once outgrew the archive); a crash is named by
+  # the last test that started.
   for t in "${test_suites[@]}"; do
     b=$build/tests/shapediff_${t}_tests
-    [[ -x $b ]] && timeout 150 "$b" --gtest_filter='*_CUDA' >"$out/tests_$t.log" 2>&1
-    log "tests $t rc=$? $(grep -cE '^\[  FAILED  \]' "$out/tests_$t.log" 2>/dev/null) failed lines"
+    [[ -x $b ]] && timeout 150 "$b" --gtest_filter='*_CUDA' >"/tmp/tests_$t.log" 2>&1
+    rc=$?
+    tail -n 400 "/tmp/tests_$t.log" >"$out/tests_$t.log"
+    (( rc > 128 )) && log "tests $t died (signal $((rc - 128))) in $(grep -E '^\[ RUN' "/tmp/tests_$t.log" | tail -1)"
+    log "tests $t rc=$rc $(grep -cE '^\[  FAILED  \]' "/tmp/tests_$t.log" 2>/dev/null) failed lines"
   done
   if [[ $checks == full ]]; then
     "$cli" scheduler replay --reference .gpu/ref/diffusers_schedulers.json --device cuda \

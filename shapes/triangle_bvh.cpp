@@ -41,6 +41,22 @@ double squared_box_distance(const double q[3], const TriangleBvh::Node& n) {
   return d2;
 }
 
+// The ray's entry parameter into the node's box (slab test with the reciprocal direction), or
+// +infinity when it misses the box or enters it beyond `limit`.
+double ray_box_entry(const double o[3], const double inv[3], const TriangleBvh::Node& n, double limit) {
+  double t0 = 0.0, t1 = limit;
+  for (int k = 0; k < 3; ++k) {
+    double a = (n.lo[k] - o[k]) * inv[k], b = (n.hi[k] - o[k]) * inv[k];
+    if (a > b) std::swap(a, b);
+    // A direction component of 0 gives inf/-inf here, or NaN for an origin on the slab's face;
+    // the NaN comparisons leave t0/t1 as they were, which keeps the box (a safe answer).
+    if (a > t0) t0 = a;
+    if (b < t1) t1 = b;
+    if (t0 > t1) return std::numeric_limits<double>::infinity();
+  }
+  return t0;
+}
+
 }  // namespace
 
 double closest_point_on_triangle(const double p[3], const double a[3], const double b[3],
@@ -94,6 +110,31 @@ double closest_point_on_triangle(const double p[3], const double a[3], const dou
   }
   const double inv = 1.0 / (va + vb + vc);
   return finish(a, ab, vb * inv, ac, vc * inv);
+}
+
+double ray_triangle_hit(const double origin[3], const double dir[3], const double a[3], const double b[3],
+                        const double c[3]) {
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  double e1[3], e2[3];
+  for (int k = 0; k < 3; ++k) {
+    e1[k] = b[k] - a[k];
+    e2[k] = c[k] - a[k];
+  }
+  const double p[3] = {dir[1] * e2[2] - dir[2] * e2[1], dir[2] * e2[0] - dir[0] * e2[2],
+                       dir[0] * e2[1] - dir[1] * e2[0]};
+  const double det = dot3(e1, p);
+  // Relative to the edge and direction lengths, so the test does not depend on the mesh's units.
+  const double scale = std::sqrt(dot3(e1, e1) * dot3(e2, e2) * dot3(dir, dir));
+  if (!(std::abs(det) > 1e-12 * scale)) return kInf;
+  const double inv = 1.0 / det;
+  const double s[3] = {origin[0] - a[0], origin[1] - a[1], origin[2] - a[2]};
+  const double u = dot3(s, p) * inv;
+  if (u < 0.0 || u > 1.0) return kInf;
+  const double q[3] = {s[1] * e1[2] - s[2] * e1[1], s[2] * e1[0] - s[0] * e1[2], s[0] * e1[1] - s[1] * e1[0]};
+  const double v = dot3(dir, q) * inv;
+  if (v < 0.0 || u + v > 1.0) return kInf;
+  const double t = dot3(e2, q) * inv;
+  return t > 0.0 ? t : kInf;
 }
 
 TriangleBvh::TriangleBvh(const TriangleMesh& mesh, int64_t leaf_size) {
@@ -210,6 +251,44 @@ double TriangleBvh::closest_point(const double q[3], int64_t* face, double point
   }
   if (face) *face = face_index_[best_tri];
   if (point) std::copy(best_point, best_point + 3, point);
+  return best;
+}
+
+double TriangleBvh::first_hit(const double origin[3], const double dir[3], int64_t* face) const {
+  double best = std::numeric_limits<double>::infinity();
+  int64_t best_tri = -1;
+  const double inv[3] = {1.0 / dir[0], 1.0 / dir[1], 1.0 / dir[2]};
+  std::pair<int32_t, double> stack[128];  // as in closest_point
+  int top = 0;
+  const double root = ray_box_entry(origin, inv, nodes_[0], best);
+  if (root < best) stack[top++] = {0, root};
+  while (top > 0) {
+    const auto [ni, entry] = stack[--top];
+    if (entry >= best) continue;
+    const Node& n = nodes_[ni];
+    if (n.is_leaf()) {
+      for (int64_t i = n.begin; i < n.end; ++i) {
+        const Triangle& t = triangles_[i];
+        const double h = ray_triangle_hit(origin, dir, t.data(), t.data() + 3, t.data() + 6);
+        if (h < best) {
+          best = h;
+          best_tri = i;
+        }
+      }
+      continue;
+    }
+    const double el = ray_box_entry(origin, inv, nodes_[n.left], best);
+    const double er = ray_box_entry(origin, inv, nodes_[n.right], best);
+    // The nearer box is popped first so that `best` shrinks early.
+    if (el <= er) {
+      if (er < best) stack[top++] = {n.right, er};
+      if (el < best) stack[top++] = {n.left, el};
+    } else {
+      if (el < best) stack[top++] = {n.left, el};
+      if (er < best) stack[top++] = {n.right, er};
+    }
+  }
+  if (face) *face = best_tri >= 0 ? face_index_[best_tri] : -1;
   return best;
 }
 

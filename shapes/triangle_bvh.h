@@ -1,10 +1,12 @@
 // TriangleBvh: a bounding-volume hierarchy (axis-aligned boxes, median splits along the longest
-// axis) over the triangles of a TriangleMesh, answering exact closest-point queries. It keeps a
+// axis) over the triangles of a TriangleMesh, answering exact closest-point and first-ray-hit
+// queries. It keeps a
 // double-precision copy of the triangles in tree order on the CPU; winding_number.h adds its
 // cluster moments on the same tree. Queries are [Q,3] in world units, any floating dtype.
 //
 //   TriangleBvh bvh(mesh);
 //   auto hit = bvh.closest_points(queries);   // hit.distance [Q], hit.face [Q], hit.point [Q,3]
+//   double t = bvh.first_hit(origin, dir, &face);  // origin + t * dir is on `face`
 #pragma once
 
 #include <array>
@@ -21,6 +23,11 @@ namespace shapediff::shapes {
 // Degenerate triangles (collinear or repeated corners) are treated as their three edges.
 double closest_point_on_triangle(const double p[3], const double a[3], const double b[3],
                                  const double c[3], double closest[3]);
+
+// The parameter t > 0 where the ray origin + t * dir crosses triangle (a, b, c) (Moller-Trumbore,
+// edges and corners included), or +infinity when it does not.
+double ray_triangle_hit(const double origin[3], const double dir[3], const double a[3], const double b[3],
+                        const double c[3]);
 
 class TriangleBvh {
  public:
@@ -45,6 +52,11 @@ class TriangleBvh {
   ClosestPoints closest_points(const torch::Tensor& queries) const;
   // One query: the squared distance; face (original index) and point are written when non-null.
   double closest_point(const double q[3], int64_t* face, double point[3]) const;
+
+  // The nearest hit of the ray origin + t * dir with t > 0 (dir need not be a unit vector):
+  // returns t, or +infinity when the ray hits nothing; `face` (when non-null) gets the hit's
+  // original face index. A ray in a triangle's plane, or through a degenerate one, misses it.
+  double first_hit(const double origin[3], const double dir[3], int64_t* face) const;
 
   // Node 0 is the root; children always follow their parent.
   const std::vector<Node>& nodes() const { return nodes_; }

@@ -5,10 +5,13 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include "shapediff/config.h"
 #include "shapes/camera_frame.h"
+#include "shapes/triangle_bvh.h"
+#include "shapes/virtual_scan_cast.h"
 
 namespace shapediff::shapes {
 namespace {
@@ -84,17 +87,145 @@ std::vector<PinholeCamera> cameras_around(int64_t views, double distance, uint64
   return cams;
 }
 
-#if !SHAPEDIFF_WITH_CGAL
-bool virtual_scan_available() { return false; }
+VirtualScan detail::cast_scan(const PinholeCamera& cam, const ScanOptions& opt, const PixelHit& hit,
+                              const std::vector<std::array<double, 3>>& face_normals) {
+  cam.validate();
+  if (!(opt.dropout >= 0 && opt.dropout < 1)) {
+    throw std::invalid_argument("scan: dropout must be in [0, 1), got " + std::to_string(opt.dropout));
+  }
+  if (!(opt.depth_noise >= 0) || !std::isfinite(opt.depth_noise)) {
+    throw std::invalid_argument("scan: depth_noise must be >= 0, got " + std::to_string(opt.depth_noise));
+  }
+  const int64_t W = cam.width, H = cam.height;
+  auto depth = torch::zeros({H, W}, torch::kFloat64);
+  auto face = torch::full({H, W}, -1, torch::kLong);
+  double* dp = depth.data_ptr<double>();
+  int64_t* fp = face.data_ptr<int64_t>();
+  const auto& R = cam.rotation;
+  const double* origin = cam.position.data();
 
-VirtualScan scan_mesh(const TriangleMesh&, const PinholeCamera&, const ScanOptions&) {
-  throw std::runtime_error("virtual scans need CGAL: this build has SHAPEDIFF_WITH_CGAL=OFF");
+  at::parallel_for(0, H, 1, [&](int64_t row0, int64_t row1) {
+    for (int64_t v = row0; v < row1; ++v) {
+      for (int64_t u = 0; u < W; ++u) {
+        // Camera-frame direction with z = -1, rotated to world (R^T d).
+        const double dx = (static_cast<double>(u) + 0.5 - cam.cx) / cam.fx;
+        const double dy = -(static_cast<double>(v) + 0.5 - cam.cy) / cam.fy;
+        const double w[3] = {R[0][0] * dx + R[1][0] * dy - R[2][0],
+                             R[0][1] * dx + R[1][1] * dy - R[2][1],
+                             R[0][2] * dx + R[1][2] * dy - R[2][2]};
+        double p[3];
+        int64_t f = -1;
+        if (!hit(origin, w, p, &f)) continue;
+        // Depth: the distance along the viewing axis (-Z of the camera).
+        const double dist = (p[0] - origin[0]) * -R[2][0] + (p[1] - origin[1]) * -R[2][1] +
+                            (p[2] - origin[2]) * -R[2][2];
+        if (!(dist > 0)) continue;
+        dp[v * W + u] = dist;
+        fp[v * W + u] = f;
+      }
+    }
+  });
+
+  // Noise and dropout drawn serially in pixel order: the same seed gives the same scan for any
+  // number of threads.
+  std::mt19937_64 rng(opt.seed * 0xD1B54A32D192ED03ull + 17);
+  std::normal_distribution<double> gauss(0.0, 1.0);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  std::vector<float> pts, nrm;
+  for (int64_t i = 0; i < H * W; ++i) {
+    if (fp[i] < 0) continue;
+    if (opt.dropout > 0 && unit(rng) < opt.dropout) {
+      dp[i] = 0;
+      fp[i] = -1;
+      continue;
+    }
+    if (opt.depth_noise > 0) dp[i] = std::max(1e-9, dp[i] + opt.depth_noise * gauss(rng));
+    const int64_t v = i / W, u = i % W;
+    const double dx = (static_cast<double>(u) + 0.5 - cam.cx) / cam.fx;
+    const double dy = -(static_cast<double>(v) + 0.5 - cam.cy) / cam.fy;
+    double dir[3];
+    for (int k = 0; k < 3; ++k) dir[k] = R[0][k] * dx + R[1][k] * dy - R[2][k];
+    for (int k = 0; k < 3; ++k) pts.push_back(static_cast<float>(cam.position[k] + dir[k] * dp[i]));
+    if (opt.with_normals) {
+      auto n = face_normals[static_cast<size_t>(fp[i])];
+      if (n[0] * dir[0] + n[1] * dir[1] + n[2] * dir[2] > 0) n = {-n[0], -n[1], -n[2]};
+      for (int k = 0; k < 3; ++k) nrm.push_back(static_cast<float>(n[k]));
+    }
+  }
+  if (pts.empty()) {
+    std::ostringstream os;
+    os << "scan: the camera at (" << cam.position[0] << ", " << cam.position[1] << ", "
+       << cam.position[2] << ") sees nothing of the mesh";
+    throw std::invalid_argument(os.str());
+  }
+  VirtualScan scan;
+  const int64_t M = static_cast<int64_t>(pts.size() / 3);
+  scan.cloud.points = torch::from_blob(pts.data(), {M, 3}, torch::kFloat32).clone();
+  if (opt.with_normals) scan.cloud.normals = torch::from_blob(nrm.data(), {M, 3}, torch::kFloat32).clone();
+  scan.depth = depth.to(torch::kFloat32);
+  scan.camera = cam;
+  return scan;
 }
 
-std::vector<VirtualScan> scan_mesh_views(const TriangleMesh&, const std::vector<PinholeCamera>&,
-                                         const ScanOptions&) {
-  throw std::runtime_error("virtual scans need CGAL: this build has SHAPEDIFF_WITH_CGAL=OFF");
+namespace {
+
+// Every face's unit normal (zero for a degenerate face, which no ray hits) and the ray caster
+// over shapes/triangle_bvh.h.
+std::vector<VirtualScan> scan_views_bvh(const TriangleMesh& mesh, const std::vector<PinholeCamera>& cameras,
+                                        const std::vector<ScanOptions>& options) {
+  const TriangleBvh bvh(mesh);
+  const auto v = mesh.vertices.to(torch::kCPU, torch::kFloat64).contiguous();
+  const auto f = mesh.faces.to(torch::kCPU, torch::kLong).contiguous();
+  const auto va = v.accessor<double, 2>();
+  const auto fa = f.accessor<int64_t, 2>();
+  std::vector<std::array<double, 3>> normals(static_cast<size_t>(f.size(0)), {0.0, 0.0, 0.0});
+  bool any = false;
+  for (int64_t i = 0; i < f.size(0); ++i) {
+    double e1[3], e2[3];
+    for (int k = 0; k < 3; ++k) {
+      e1[k] = va[fa[i][1]][k] - va[fa[i][0]][k];
+      e2[k] = va[fa[i][2]][k] - va[fa[i][0]][k];
+    }
+    const double n[3] = {e1[1] * e2[2] - e1[2] * e2[1], e1[2] * e2[0] - e1[0] * e2[2], e1[0] * e2[1] - e1[1] * e2[0]};
+    const double len = std::sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
+    if (!(len > 0)) continue;
+    normals[static_cast<size_t>(i)] = {n[0] / len, n[1] / len, n[2] / len};
+    any = true;
+  }
+  if (!any) throw std::invalid_argument("scan_mesh: every face of the mesh is degenerate");
+  const detail::PixelHit hit = [&](const double origin[3], const double dir[3], double point[3], int64_t* face) {
+    const double t = bvh.first_hit(origin, dir, face);
+    if (!std::isfinite(t)) return false;
+    for (int k = 0; k < 3; ++k) point[k] = origin[k] + t * dir[k];
+    return true;
+  };
+  std::vector<VirtualScan> scans;
+  scans.reserve(cameras.size());
+  for (size_t i = 0; i < cameras.size(); ++i) scans.push_back(detail::cast_scan(cameras[i], options[i], hit, normals));
+  return scans;
 }
+
+}  // namespace
+
+RayCaster default_ray_caster() { return SHAPEDIFF_WITH_CGAL ? RayCaster::Cgal : RayCaster::Bvh; }
+
+std::vector<VirtualScan> scan_mesh_views(const TriangleMesh& mesh, const std::vector<PinholeCamera>& cameras,
+                                         const ScanOptions& options) {
+  mesh.validate("scan_mesh");
+  if (mesh.empty()) throw std::invalid_argument("scan_mesh: the mesh has no faces");
+  std::vector<ScanOptions> per_view(cameras.size(), options);
+  for (size_t i = 0; i < cameras.size(); ++i) per_view[i].seed = options.seed + 7919 * i;  // distinct noise per view
+  const RayCaster caster = options.ray_caster == RayCaster::Auto ? default_ray_caster() : options.ray_caster;
+  if (caster == RayCaster::Bvh) return scan_views_bvh(mesh, cameras, per_view);
+#if SHAPEDIFF_WITH_CGAL
+  return detail::scan_views_cgal(mesh, cameras, per_view);
+#else
+  throw std::runtime_error("the CGAL ray caster needs CGAL: this build has SHAPEDIFF_WITH_CGAL=OFF (use the bvh caster)");
 #endif
+}
+
+VirtualScan scan_mesh(const TriangleMesh& mesh, const PinholeCamera& camera, const ScanOptions& options) {
+  return scan_mesh_views(mesh, {camera}, options).front();
+}
 
 }  // namespace shapediff::shapes

@@ -1,5 +1,7 @@
-// Virtual depth scans: a pinhole camera ray-cast against a triangle mesh (CGAL's AABB tree)
-// gives the points the camera sees — the partial input of shape completion.
+// Virtual depth scans: a pinhole camera ray-cast against a triangle mesh gives the points the
+// camera sees — the partial input of shape completion. Two ray casters give the same scans (to
+// rounding, tested): CGAL's AABB tree, the default where the build has CGAL (the datasets so far
+// were made with it), and shapes/triangle_bvh.h, which needs nothing (the GPU machine's build).
 //
 //   auto cams = cameras_around(/*views=*/2, /*distance=*/2.5, /*seed=*/7);
 //   ScanOptions o;  o.depth_noise = 0.002;  o.dropout = 0.05;
@@ -8,7 +10,7 @@
 // Conventions: right-handed world; the camera looks along its -Z axis with +Y up in the image
 // (OpenGL style); pixel (u, v) has its ray through (u + 0.5, v + 0.5), v growing downwards.
 // Depth is the distance along the viewing axis (not along the ray), in world units; 0 means
-// no return. Only built with CGAL (SHAPEDIFF_WITH_CGAL); `virtual_scan_available()` says so.
+// no return.
 #pragma once
 
 #include <array>
@@ -42,11 +44,15 @@ struct PinholeCamera {
   void validate() const;
 };
 
+// Auto: default_ray_caster(). Cgal in a build without CGAL throws std::runtime_error.
+enum class RayCaster { Auto, Cgal, Bvh };
+
 struct ScanOptions {
   double depth_noise = 0.0;  // std of Gaussian noise added to depth, world units
   double dropout = 0.0;      // fraction of returns dropped at random, [0, 1)
   uint64_t seed = 0;         // for noise and dropout
   bool with_normals = true;  // face normals of the hit triangles, facing the camera
+  RayCaster ray_caster = RayCaster::Auto;
 };
 
 struct VirtualScan {
@@ -55,7 +61,8 @@ struct VirtualScan {
   PinholeCamera camera;
 };
 
-bool virtual_scan_available();
+// Cgal in builds with CGAL, else Bvh.
+RayCaster default_ray_caster();
 
 // Ray-casts every pixel. Throws std::invalid_argument when the camera sees nothing of the mesh
 // (after dropout), naming the camera position, and for an empty or invalid mesh.

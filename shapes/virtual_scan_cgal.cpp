@@ -5,17 +5,16 @@
 #include <CGAL/Simple_cartesian.h>
 
 #include <cmath>
-#include <random>
-#include <sstream>
 #include <stdexcept>
 
-#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
-#include "shapes/virtual_scan.h"
+#include "shapes/virtual_scan_cast.h"
 
 namespace shapediff::shapes {
 namespace {
+
+using detail::PixelHit;
 
 using K = CGAL::Simple_cartesian<double>;
 using Point = K::Point_3;
@@ -57,111 +56,29 @@ void build_scene(const TriangleMesh& mesh, Scene& scene) {
   scene.tree.build();
 }
 
-VirtualScan cast(const Scene& scene, const PinholeCamera& cam, const ScanOptions& opt) {
-  cam.validate();
-  if (!(opt.dropout >= 0 && opt.dropout < 1)) {
-    throw std::invalid_argument("scan: dropout must be in [0, 1), got " + std::to_string(opt.dropout));
-  }
-  if (!(opt.depth_noise >= 0) || !std::isfinite(opt.depth_noise)) {
-    throw std::invalid_argument("scan: depth_noise must be >= 0, got " + std::to_string(opt.depth_noise));
-  }
-  const int64_t W = cam.width, H = cam.height;
-  auto depth = torch::zeros({H, W}, torch::kFloat64);
-  auto face = torch::full({H, W}, -1, torch::kLong);
-  double* dp = depth.data_ptr<double>();
-  int64_t* fp = face.data_ptr<int64_t>();
-  const auto& R = cam.rotation;
-  const Point origin(cam.position[0], cam.position[1], cam.position[2]);
-  const auto base = scene.triangles.cbegin();
-
-  at::parallel_for(0, H, 1, [&](int64_t row0, int64_t row1) {
-    for (int64_t v = row0; v < row1; ++v) {
-      for (int64_t u = 0; u < W; ++u) {
-        // Camera-frame direction with z = -1, rotated to world (R^T d).
-        const double dx = (static_cast<double>(u) + 0.5 - cam.cx) / cam.fx;
-        const double dy = -(static_cast<double>(v) + 0.5 - cam.cy) / cam.fy;
-        const double w[3] = {R[0][0] * dx + R[1][0] * dy - R[2][0],
-                             R[0][1] * dx + R[1][1] * dy - R[2][1],
-                             R[0][2] * dx + R[1][2] * dy - R[2][2]};
-        const Ray ray(origin, K::Vector_3(w[0], w[1], w[2]));
-        const auto hit = scene.tree.first_intersection(ray);
-        if (!hit) continue;
-        const Point* p = boost::get<Point>(&hit->first);
-        if (p == nullptr) continue;  // ray grazing along a face: no single return
-        const double dist = (p->x() - origin.x()) * -R[2][0] + (p->y() - origin.y()) * -R[2][1] +
-                            (p->z() - origin.z()) * -R[2][2];
-        if (!(dist > 0)) continue;
-        dp[v * W + u] = dist;
-        fp[v * W + u] = static_cast<int64_t>(hit->second - base);
-      }
-    }
-  });
-
-  // Noise and dropout drawn serially in pixel order: the same seed gives the same scan for any
-  // number of threads.
-  std::mt19937_64 rng(opt.seed * 0xD1B54A32D192ED03ull + 17);
-  std::normal_distribution<double> gauss(0.0, 1.0);
-  std::uniform_real_distribution<double> unit(0.0, 1.0);
-  std::vector<float> pts, nrm;
-  for (int64_t i = 0; i < H * W; ++i) {
-    if (fp[i] < 0) continue;
-    if (opt.dropout > 0 && unit(rng) < opt.dropout) {
-      dp[i] = 0;
-      fp[i] = -1;
-      continue;
-    }
-    if (opt.depth_noise > 0) dp[i] = std::max(1e-9, dp[i] + opt.depth_noise * gauss(rng));
-    const int64_t v = i / W, u = i % W;
-    const double dx = (static_cast<double>(u) + 0.5 - cam.cx) / cam.fx;
-    const double dy = -(static_cast<double>(v) + 0.5 - cam.cy) / cam.fy;
-    double dir[3];
-    for (int k = 0; k < 3; ++k) dir[k] = R[0][k] * dx + R[1][k] * dy - R[2][k];
-    for (int k = 0; k < 3; ++k) pts.push_back(static_cast<float>(cam.position[k] + dir[k] * dp[i]));
-    if (opt.with_normals) {
-      auto n = scene.normals[static_cast<size_t>(fp[i])];
-      if (n[0] * dir[0] + n[1] * dir[1] + n[2] * dir[2] > 0) n = {-n[0], -n[1], -n[2]};
-      for (int k = 0; k < 3; ++k) nrm.push_back(static_cast<float>(n[k]));
-    }
-  }
-  if (pts.empty()) {
-    std::ostringstream os;
-    os << "scan: the camera at (" << cam.position[0] << ", " << cam.position[1] << ", "
-       << cam.position[2] << ") sees nothing of the mesh";
-    throw std::invalid_argument(os.str());
-  }
-  VirtualScan scan;
-  const int64_t M = static_cast<int64_t>(pts.size() / 3);
-  scan.cloud.points = torch::from_blob(pts.data(), {M, 3}, torch::kFloat32).clone();
-  if (opt.with_normals) scan.cloud.normals = torch::from_blob(nrm.data(), {M, 3}, torch::kFloat32).clone();
-  scan.depth = depth.to(torch::kFloat32);
-  scan.camera = cam;
-  return scan;
-}
-
 }  // namespace
 
-bool virtual_scan_available() { return true; }
-
-std::vector<VirtualScan> scan_mesh_views(const TriangleMesh& mesh,
-                                         const std::vector<PinholeCamera>& cameras,
-                                         const ScanOptions& options) {
+std::vector<VirtualScan> detail::scan_views_cgal(const TriangleMesh& mesh, const std::vector<PinholeCamera>& cameras,
+                                                 const std::vector<ScanOptions>& options) {
   Scene scene;
   build_scene(mesh, scene);
+  const auto base = scene.triangles.cbegin();
+  const PixelHit hit = [&](const double origin[3], const double dir[3], double point[3], int64_t* face) {
+    const auto h = scene.tree.first_intersection(
+        Ray(Point(origin[0], origin[1], origin[2]), K::Vector_3(dir[0], dir[1], dir[2])));
+    if (!h) return false;
+    const Point* p = boost::get<Point>(&h->first);
+    if (p == nullptr) return false;  // ray grazing along a face: no single return
+    point[0] = p->x();
+    point[1] = p->y();
+    point[2] = p->z();
+    *face = static_cast<int64_t>(h->second - base);
+    return true;
+  };
   std::vector<VirtualScan> scans;
   scans.reserve(cameras.size());
-  for (size_t i = 0; i < cameras.size(); ++i) {
-    ScanOptions o = options;
-    o.seed = options.seed + 7919 * i;  // distinct noise per view
-    scans.push_back(cast(scene, cameras[i], o));
-  }
+  for (size_t i = 0; i < cameras.size(); ++i) scans.push_back(cast_scan(cameras[i], options[i], hit, scene.normals));
   return scans;
-}
-
-VirtualScan scan_mesh(const TriangleMesh& mesh, const PinholeCamera& camera,
-                      const ScanOptions& options) {
-  Scene scene;
-  build_scene(mesh, scene);
-  return cast(scene, camera, options);
 }
 
 }  // namespace shapediff::shapes

@@ -20,7 +20,6 @@ TriangleMesh tall_box(double h, double offset) {
 }
 
 TEST(DatasetSample, ShapesAndFrame) {
-  if (!virtual_scan_available()) GTEST_SKIP() << "built without CGAL";
   const auto mesh = tall_box(3.0, 10.0);
   DatasetSampleOptions o;
   o.points = 500;
@@ -47,7 +46,6 @@ TEST(DatasetSample, ShapesAndFrame) {
 }
 
 TEST(DatasetSample, DeterministicPerSeed) {
-  if (!virtual_scan_available()) GTEST_SKIP() << "built without CGAL";
   const auto mesh = tall_box(1.0, 0.0);
   DatasetSampleOptions o;
   o.points = 200;

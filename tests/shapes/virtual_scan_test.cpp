@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "shapediff/config.h"
+#include "shapes/procedural.h"
 
 namespace shapediff::shapes {
 namespace {
@@ -67,14 +68,19 @@ torch::Tensor brute_force_depth(const TriangleMesh& m, const PinholeCamera& c) {
   return depth;
 }
 
-class VirtualScanTest : public ::testing::Test {
+// Every test runs with both ray casters.
+class VirtualScanTest : public ::testing::TestWithParam<RayCaster> {
  protected:
   void SetUp() override {
-    if (!virtual_scan_available()) GTEST_SKIP() << "built without CGAL";
+    if (GetParam() == RayCaster::Cgal && !SHAPEDIFF_WITH_CGAL) GTEST_SKIP() << "built without CGAL";
+  }
+  VirtualScan scan_mesh(const TriangleMesh& mesh, const PinholeCamera& camera, ScanOptions o = {}) const {
+    o.ray_caster = GetParam();
+    return shapes::scan_mesh(mesh, camera, o);
   }
 };
 
-TEST_F(VirtualScanTest, MatchesBruteForceRayCasting) {
+TEST_P(VirtualScanTest, MatchesBruteForceRayCasting) {
   const auto mesh = box(0.5);
   const auto cams = cameras_around(3, 2.0, /*seed=*/4, 24, 20, 50.0);
   for (const auto& cam : cams) {
@@ -91,7 +97,7 @@ TEST_F(VirtualScanTest, MatchesBruteForceRayCasting) {
   }
 }
 
-TEST_F(VirtualScanTest, PointsLieOnTheVisibleSurface) {
+TEST_P(VirtualScanTest, PointsLieOnTheVisibleSurface) {
   const auto mesh = box(0.5);
   const auto cam = PinholeCamera::looking_at({0, 0, 3}, {0, 0, 0}, {0, 1, 0}, 32, 32, 30.0);
   const auto scan = scan_mesh(mesh, cam);
@@ -102,7 +108,7 @@ TEST_F(VirtualScanTest, PointsLieOnTheVisibleSurface) {
   EXPECT_LE(scan.cloud.points.abs().max().item<double>(), 0.5 + 1e-5);
 }
 
-TEST_F(VirtualScanTest, NoiseAndDropoutAreSeeded) {
+TEST_P(VirtualScanTest, NoiseAndDropoutAreSeeded) {
   const auto mesh = box(0.5);
   const auto cam = PinholeCamera::looking_at({1.5, 1.0, 2.0}, {0, 0, 0}, {0, 1, 0}, 40, 30, 40.0);
   ScanOptions o;
@@ -119,7 +125,7 @@ TEST_F(VirtualScanTest, NoiseAndDropoutAreSeeded) {
   EXPECT_FALSE(torch::equal(scan_mesh(mesh, cam, o).depth, a.depth));
 }
 
-TEST_F(VirtualScanTest, CameraSeeingNothingIsAnError) {
+TEST_P(VirtualScanTest, CameraSeeingNothingIsAnError) {
   const auto mesh = box(0.5);
   const auto away = PinholeCamera::looking_at({0, 0, 3}, {0, 0, 6}, {0, 1, 0}, 16, 16, 30.0);
   try {
@@ -130,7 +136,7 @@ TEST_F(VirtualScanTest, CameraSeeingNothingIsAnError) {
   }
 }
 
-TEST_F(VirtualScanTest, BadInputIsRejected) {
+TEST_P(VirtualScanTest, BadInputIsRejected) {
   auto mesh = box(0.5);
   const auto cam = PinholeCamera::looking_at({0, 0, 3}, {0, 0, 0}, {0, 1, 0}, 16, 16, 30.0);
   TriangleMesh empty{torch::zeros({0, 3}), torch::zeros({0, 3}, torch::kLong)};
@@ -151,6 +157,49 @@ TEST_F(VirtualScanTest, BadInputIsRejected) {
   EXPECT_THROW(PinholeCamera::looking_at({0, 3, 0}, {0, 0, 0}, {0, 1, 0}, 16, 16, 30.0),
                std::invalid_argument);  // up parallel to the view direction
   EXPECT_THROW(cameras_around(0, 2.0, 0), std::invalid_argument);
+}
+
+INSTANTIATE_TEST_SUITE_P(Casters, VirtualScanTest, ::testing::Values(RayCaster::Cgal, RayCaster::Bvh),
+                         [](const ::testing::TestParamInfo<RayCaster>& info) {
+                           return std::string(info.param == RayCaster::Cgal ? "Cgal" : "Bvh");
+                         });
+
+// The two casters agree on a procedural chair (thin parts, many triangles, shared edges): the
+// same pixels hit, the same depths to rounding, the same normals where they hit the same face.
+TEST(VirtualScanCasters, BvhMatchesCgalOnAProceduralShape) {
+  if (!SHAPEDIFF_WITH_CGAL) GTEST_SKIP() << "built without CGAL";
+  const auto mesh = make_shape(ShapeFamily::Chair, 3, /*seed=*/0);
+  ASSERT_GT(mesh.num_faces(), 500);
+  const auto cams = cameras_around(3, 2.5, /*seed=*/5, 64, 64, 40.0);
+  ScanOptions cgal, bvh;
+  cgal.ray_caster = RayCaster::Cgal;
+  bvh.ray_caster = RayCaster::Bvh;
+  const auto a = scan_mesh_views(mesh, cams, cgal);
+  const auto b = scan_mesh_views(mesh, cams, bvh);
+  for (size_t i = 0; i < cams.size(); ++i) {
+    const auto hit_a = a[i].depth > 0, hit_b = b[i].depth > 0;
+    ASSERT_GT(hit_a.sum().item<int64_t>(), 200);
+    // A ray through a shared edge or corner may count as a hit for one caster only.
+    EXPECT_LE((hit_a != hit_b).sum().item<int64_t>(), 2) << "view " << i;
+    const auto both = hit_a & hit_b;
+    EXPECT_LT((a[i].depth - b[i].depth).abs().masked_select(both).max().item<double>(), 1e-5) << "view " << i;
+    if (torch::equal(hit_a, hit_b)) {
+      EXPECT_LT((a[i].cloud.points - b[i].cloud.points).abs().max().item<double>(), 1e-5);
+      // Where the rays hit different faces of one flat part the normals still agree; only
+      // pixels on a crease may differ.
+      const auto same = ((a[i].cloud.normals - b[i].cloud.normals).abs().amax(1) < 1e-5);
+      EXPECT_GE(same.to(torch::kFloat64).mean().item<double>(), 0.99) << "view " << i;
+    }
+  }
+}
+
+TEST(VirtualScanCasters, DefaultIsCgalWhereBuiltWithIt) {
+  EXPECT_EQ(default_ray_caster(), SHAPEDIFF_WITH_CGAL ? RayCaster::Cgal : RayCaster::Bvh);
+  if (SHAPEDIFF_WITH_CGAL) return;
+  ScanOptions o;
+  o.ray_caster = RayCaster::Cgal;
+  const auto cam = PinholeCamera::looking_at({0, 0, 3}, {0, 0, 0}, {0, 1, 0}, 8, 8, 30.0);
+  EXPECT_THROW(scan_mesh(box(0.5), cam, o), std::runtime_error);
 }
 
 TEST(PinholeCamera, CameraToWorldMapsAxes) {
