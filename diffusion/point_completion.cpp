@@ -93,6 +93,18 @@ void check(const PointModel& model, const PointCompletionOptions& o, int64_t n, 
   } else if (o.guidance != 1.0) {
     fail("guidance = " + std::to_string(o.guidance) + " needs a class label");
   }
+  if (o.init.defined()) {
+    if (o.method != PointCompletionMethod::Conditional && o.method != PointCompletionMethod::SDEdit) {
+      fail("a start shape (init) refines with strategy conditional or sdedit, not " + to_string(o.method));
+    }
+    if (o.init.dim() != 2 || o.init.size(1) != 3 || o.init.size(0) < 1) {
+      fail("init must be [P,3] with P >= 1, got " + detail::shape_string(o.init.sizes()));
+    }
+    if (!torch::isfinite(o.init).all().item<bool>()) fail("init has NaN or infinite coordinates");
+    if (!(o.strength > 0.0 && o.strength <= 1.0)) {
+      fail("strength = " + std::to_string(o.strength) + " (must be in (0, 1])");
+    }
+  }
 }
 
 }  // namespace
@@ -165,15 +177,36 @@ PointCompletions complete_points(PointModel& model, const torch::Tensor& partial
     Denoiser denoiser = [&](const torch::Tensor& x, const torch::Tensor& t) {
       return run_net(torch::cat({known_batch, x}, 1), t).slice(1, k).contiguous();
     };
-    auto sampler = make_sampler(options.sampler, model.config.schedule, options.sampler_options);
-    SampleLoopOptions loop;
-    loop.num_inference_steps = options.steps;
-    loop.on_progress = options.on_progress;
-    if (frame_every > 0) {
-      loop.record_every = frame_every;
-      loop.on_frame = on_frame;
+    torch::Tensor free;
+    if (options.init.defined()) {
+      // SDEdit on the free rows alone: no row is known to the sampler, the known points reach
+      // the network through the denoiser.
+      CompletionOptions o;
+      o.strategy = CompletionStrategy::SDEdit;
+      o.sampler = options.sampler;
+      o.sampler_options = options.sampler_options;
+      o.steps = options.steps;
+      o.strength = options.strength;
+      o.keep_known = false;
+      o.init = resample_partial(options.init, n - k, options.seed).to(dev).unsqueeze(0);
+      o.on_progress = options.on_progress;
+      if (frame_every > 0) {
+        o.record_every = frame_every;
+        o.on_frame = on_frame;
+      }
+      const auto none = torch::zeros({1, 1, 1}, dev);
+      free = complete(denoiser, model.config.schedule, none, none, {s, n - k, 3}, noise, o);
+    } else {
+      auto sampler = make_sampler(options.sampler, model.config.schedule, options.sampler_options);
+      SampleLoopOptions loop;
+      loop.num_inference_steps = options.steps;
+      loop.on_progress = options.on_progress;
+      if (frame_every > 0) {
+        loop.record_every = frame_every;
+        loop.on_frame = on_frame;
+      }
+      free = sample(*sampler, denoiser, {s, n - k, 3}, dev, noise, loop);
     }
-    auto free = sample(*sampler, denoiser, {s, n - k, 3}, dev, noise, loop);
     points = torch::cat({known_batch, free}, 1);
   } else {
     CompletionOptions o;
@@ -194,9 +227,13 @@ PointCompletions complete_points(PointModel& model, const torch::Tensor& partial
     auto mask = torch::zeros({1, n, 1}, dev);
     mask.slice(1, 0, k).fill_(1.0);
     if (o.strategy == CompletionStrategy::SDEdit) {
-      // The start: the known points, then the known points again (cyclically) for the free rows.
+      // The start: the known points, then the init's points for the free rows, or without an
+      // init the known points again (cyclically).
       auto idx = torch::arange(n, torch::kLong).remainder(k).to(options.device);
       o.init = known_dev.index_select(0, idx).unsqueeze(0);
+      if (options.init.defined()) {
+        o.init.slice(1, k).copy_(resample_partial(options.init, n - k, options.seed).to(dev).unsqueeze(0));
+      }
     }
     points = complete(run_net, model.config.schedule, known_full, mask, {s, n, 3}, noise, o);
   }

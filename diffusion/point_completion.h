@@ -13,6 +13,11 @@
 //                 diffusion/completion.h (K defaults to N / 4; SDEdit starts from the known
 //                 points repeated to N points).
 //
+// A start shape (`init`, e.g. the training shape retrieval finds for the scan) turns Conditional
+// and SDEdit into refinements of it: the free rows start from the init's points (resampled to
+// N - K as the partial is) noised to the level at fraction `strength` of the schedule, and are
+// denoised from there with the known points fixed.
+//
 //   PointCompletionOptions o;
 //   o.method = PointCompletionMethod::Replacement;
 //   o.samples = 4;
@@ -49,7 +54,8 @@ struct PointCompletionOptions {
   SamplerKind sampler = SamplerKind::DDPM;
   SamplerOptions sampler_options = clip_free();  // clip_sample off: points are not in [-1, 1]
   int64_t steps = 100;
-  double strength = 0.7;      // SDEdit
+  double strength = 0.7;      // SDEdit, and Conditional with an init: the start's noise level
+  torch::Tensor init;         // [P,3] model frame, P >= 1: the free rows' start (conditional, sdedit)
   int64_t samples = 1;        // completions of the one partial cloud
   int64_t known_points = 0;   // training-free: 0 = N / 4; conditional: must be 0 or the model's
   int64_t points = 0;         // total points per completion; 0 = the model's
@@ -82,7 +88,9 @@ torch::Tensor resample_partial(const torch::Tensor& partial, int64_t k, uint64_t
 
 // Throws std::invalid_argument for an empty or non-finite partial cloud, a method the model
 // cannot run (conditional on a generation model, a training-free method on a completion
-// model), known_points outside [1, N - 1], an unknown label, or a strategy the sampler refuses.
+// model), known_points outside [1, N - 1], an unknown label, an init with another method than
+// conditional or sdedit (or not [P,3] finite), a strength outside (0, 1], or a strategy the
+// sampler refuses.
 PointCompletions complete_points(PointModel& model, const torch::Tensor& partial,
                                  const PointCompletionOptions& options);
 

@@ -117,6 +117,49 @@ TEST(PointCompletion, ConditionalModelDenoisesOnlyTheFreePoints) {
   expect_error([&] { complete_points(model, partial_cloud(100), o); }, "trained with 32");
 }
 
+// With a start shape and a low strength both the conditional model and SDEdit end near the
+// start's points (resampled to the free rows); without it they do not. The known rows stay exact.
+TEST(PointCompletion, AStartShapeIsRefinedNotReplaced) {
+  auto cond = tiny_model(PointTask::Completion, 32);
+  auto gen = tiny_model(PointTask::Generation, 0);
+  auto g = at::make_generator<at::CPUGeneratorImpl>(3);
+  const auto init = torch::rand({150, 3}, g) * 1.6 - 0.8;
+  for (auto* model : {&cond, &gen}) {
+    const bool conditional = model == &cond;
+    PointCompletionOptions o;
+    o.method = conditional ? PointCompletionMethod::Conditional : PointCompletionMethod::SDEdit;
+    o.known_points = conditional ? 0 : 32;
+    o.steps = 50;
+    o.strength = 0.04;  // the last two of 50 steps: noise std ~0.04
+    o.samples = 2;
+    o.init = init;
+    const auto r = complete_points(*model, partial_cloud(60), o);
+    ASSERT_EQ(r.points.sizes(), (std::vector<int64_t>{2, 96, 3}));
+    EXPECT_TRUE(torch::equal(r.points.slice(1, 0, 32), r.known.unsqueeze(0).expand({2, 32, 3})));
+    const auto start = resample_partial(init, 64, o.seed);
+    const double moved = (r.points.slice(1, 32) - start.unsqueeze(0)).norm(2, -1).mean().item<double>();
+    EXPECT_LT(moved, 0.15) << to_string(o.method);
+    o.init = torch::Tensor();
+    o.strength = 1.0;
+    const auto plain = complete_points(*model, partial_cloud(60), o);
+    const double apart = (plain.points.slice(1, 32) - start.unsqueeze(0)).norm(2, -1).mean().item<double>();
+    EXPECT_GT(apart, 0.3) << to_string(o.method);
+  }
+  PointCompletionOptions o;
+  o.steps = 4;
+  o.init = init;
+  o.method = PointCompletionMethod::Replacement;
+  expect_error([&] { complete_points(gen, partial_cloud(40), o); }, "conditional or sdedit, not replacement");
+  o.method = PointCompletionMethod::SDEdit;
+  o.init = torch::zeros({5, 2});
+  expect_error([&] { complete_points(gen, partial_cloud(40), o); }, "init must be [P,3]");
+  o.init = torch::full({5, 3}, NAN);
+  expect_error([&] { complete_points(gen, partial_cloud(40), o); }, "init has NaN");
+  o.init = init;
+  o.strength = 0.0;
+  expect_error([&] { complete_points(gen, partial_cloud(40), o); }, "strength = 0");
+}
+
 TEST(PointCompletion, RefusesTheWrongModelOrSettings) {
   auto gen = tiny_model(PointTask::Generation, 0);
   auto cond = tiny_model(PointTask::Completion, 32);
