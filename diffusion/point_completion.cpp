@@ -170,6 +170,23 @@ PointCompletions complete_points(PointModel& model, const torch::Tensor& partial
   const int64_t frame_every = options.on_step ? 1 : options.record_every;
 
   GeneratorNoise noise(options.seed);
+  // The options of diffusion/completion.h's loop that every method shares.
+  auto completion_options = [&](CompletionStrategy strategy) {
+    CompletionOptions o;
+    o.strategy = strategy;
+    o.sampler = options.sampler;
+    o.sampler_options = options.sampler_options;
+    o.steps = options.steps;
+    o.strength = options.strength;
+    o.on_progress = options.on_progress;
+    if (frame_every > 0) {
+      o.record_every = frame_every;
+      o.on_frame = on_frame;
+    }
+    return o;
+  };
+  // The start shape resampled to the free rows, on the device.
+  auto init_free = [&] { return resample_partial(options.init, n - k, options.seed).to(dev).unsqueeze(0); };
   torch::Tensor points;
   if (conditional) {
     // The free points alone run through the sampler; the network sees them after the clean
@@ -181,19 +198,9 @@ PointCompletions complete_points(PointModel& model, const torch::Tensor& partial
     if (options.init.defined()) {
       // SDEdit on the free rows alone: no row is known to the sampler, the known points reach
       // the network through the denoiser.
-      CompletionOptions o;
-      o.strategy = CompletionStrategy::SDEdit;
-      o.sampler = options.sampler;
-      o.sampler_options = options.sampler_options;
-      o.steps = options.steps;
-      o.strength = options.strength;
+      auto o = completion_options(CompletionStrategy::SDEdit);
       o.keep_known = false;
-      o.init = resample_partial(options.init, n - k, options.seed).to(dev).unsqueeze(0);
-      o.on_progress = options.on_progress;
-      if (frame_every > 0) {
-        o.record_every = frame_every;
-        o.on_frame = on_frame;
-      }
+      o.init = init_free();
       const auto none = torch::zeros({1, 1, 1}, dev);
       free = complete(denoiser, model.config.schedule, none, none, {s, n - k, 3}, noise, o);
     } else {
@@ -209,19 +216,9 @@ PointCompletions complete_points(PointModel& model, const torch::Tensor& partial
     }
     points = torch::cat({known_batch, free}, 1);
   } else {
-    CompletionOptions o;
-    o.strategy = options.method == PointCompletionMethod::RePaint ? CompletionStrategy::RePaint
-                 : options.method == PointCompletionMethod::SDEdit ? CompletionStrategy::SDEdit
-                                                                   : CompletionStrategy::Replacement;
-    o.sampler = options.sampler;
-    o.sampler_options = options.sampler_options;
-    o.steps = options.steps;
-    o.strength = options.strength;
-    o.on_progress = options.on_progress;
-    if (frame_every > 0) {
-      o.record_every = frame_every;
-      o.on_frame = on_frame;
-    }
+    auto o = completion_options(options.method == PointCompletionMethod::RePaint  ? CompletionStrategy::RePaint
+                                : options.method == PointCompletionMethod::SDEdit ? CompletionStrategy::SDEdit
+                                                                                  : CompletionStrategy::Replacement);
     auto known_full = torch::zeros({1, n, 3}, dev);
     known_full.slice(1, 0, k).copy_(known_dev.unsqueeze(0));
     auto mask = torch::zeros({1, n, 1}, dev);
@@ -232,7 +229,7 @@ PointCompletions complete_points(PointModel& model, const torch::Tensor& partial
       auto idx = torch::arange(n, torch::kLong).remainder(k).to(options.device);
       o.init = known_dev.index_select(0, idx).unsqueeze(0);
       if (options.init.defined()) {
-        o.init.slice(1, k).copy_(resample_partial(options.init, n - k, options.seed).to(dev).unsqueeze(0));
+        o.init.slice(1, k).copy_(init_free());
       }
     }
     points = complete(run_net, model.config.schedule, known_full, mask, {s, n, 3}, noise, o);
