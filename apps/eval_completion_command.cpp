@@ -4,7 +4,10 @@
 // the two directed mean squared distances), EMD (approximate auction, Euclidean) and F-score at
 // --threshold, in the dataset's stored frame (unit sphere). Baselines: the scan alone, and
 // nearest-neighbour retrieval of the training shape closest to the scan by one-sided Chamfer
-// distance (scan -> shape).
+// distance (scan -> shape). A method named M+retrieval (conditional+retrieval,
+// sdedit+retrieval) is M refining the retrieved shape: its free points start from that shape
+// noised to --strength. --voxel-model scores the voxel pipeline (sparse-voxel or voxel models,
+// VoxelPipeline below) on the same scans: its grids are meshed and sampled like a point cloud.
 #include <algorithm>
 #include <chrono>
 #include <iomanip>
@@ -20,6 +23,7 @@
 #include "apps/progress.h"
 #include "diffusion/point_completion.h"
 #include "diffusion/point_model.h"
+#include "diffusion/sparse_voxel_completion.h"
 #include "io/json_file.h"
 #include "io/shape_dataset.h"
 #include "shapes/chamfer.h"
@@ -36,11 +40,15 @@ struct EvalCompletionArgs {
   int64_t per_category = 5;
   std::string model;             // generation model: training-free strategies
   std::string completion_model;  // completion model: conditional
+  std::string voxel_model;       // voxel pipeline: a sparse-voxel model (with coarse_model) or a voxel model
+  std::string coarse_model;      // the sparse-voxel model's stage 1
   std::string strategies;        // comma list; empty = every one the given models run
   std::string sampler = "ddpm";
   int64_t steps = 100;
   int64_t jump_length = 10;   // RePaint, as `complete`
   int64_t jump_n_sample = 3;
+  double strength = 0.7;  // SDEdit, and the +retrieval methods' start level
+  double guidance = 1.0;  // classifier-free guidance, with --category-known
   int64_t view = 0;
   double threshold = 0.01;
   // Every method is told the test shape's category: retrieval searches that category's training
@@ -67,6 +75,15 @@ std::vector<io::ShapeRecord> read_split(const std::string& dir, const io::Datase
   return out;
 }
 
+// A method name without its "+retrieval" suffix.
+std::string base_method(const std::string& name) {
+  const std::string suffix = "+retrieval";
+  if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    return name.substr(0, name.size() - suffix.size());
+  }
+  return name;
+}
+
 struct Scores {
   double cd = 0, emd = 0, f = 0;
   int64_t n = 0;
@@ -77,6 +94,109 @@ struct Scores {
     ++n;
   }
 };
+
+// --voxel-model: the voxel pipeline of `shapediff complete` on the same scans. A sparse-voxel
+// model with its stage-1 voxel model (--coarse-model) gives two rows from one run: sparse-voxels
+// (the fine grid) and voxels (the stage-1 grid it refined); a voxel model alone gives voxels.
+// The grids span [-1, 1]^3 of the dataset's stored frame, where the scans and shapes are, so
+// the scan goes in and the surface points come out without a change of frame.
+struct VoxelPipeline {
+  std::optional<diffusion::PointModel> fine;  // the sparse-voxel model, when given
+  diffusion::PointModel dense;                // its stage 1, or the voxel model alone
+  std::map<std::string, int64_t> no_surface;  // per row: scored completions without a surface
+
+  std::vector<std::string> rows() const {
+    return fine ? std::vector<std::string>{"sparse-voxels", "voxels"} : std::vector<std::string>{"voxels"};
+  }
+  // The model --category-known takes the label from (check_coarse_model makes both stages share classes).
+  const diffusion::PointModel& labelled() const { return fine ? *fine : dense; }
+};
+
+std::optional<VoxelPipeline> load_voxel_pipeline(const EvalCompletionArgs& a, const io::DatasetInfo& info) {
+  if (a.voxel_model.empty()) {
+    if (!a.coarse_model.empty()) {
+      throw std::invalid_argument("--coarse-model " + a.coarse_model +
+                                  " needs --voxel-model (the sparse-voxel model it is stage 1 of)");
+    }
+    return std::nullopt;
+  }
+  auto model = diffusion::load_point_model(a.voxel_model);
+  const auto representation = model.config.representation;
+  if (representation != diffusion::Representation::Voxels &&
+      representation != diffusion::Representation::SparseVoxels) {
+    throw std::invalid_argument("--voxel-model " + a.voxel_model + ": a model of " +
+                                diffusion::to_string(representation) + ", not voxels or sparse_voxels");
+  }
+  if (model.config.dataset_normalization != info.normalization.kind) {
+    throw std::invalid_argument("--voxel-model " + a.voxel_model + ": trained on shapes stored " +
+                                shapes::to_string(model.config.dataset_normalization) + ", " + a.data +
+                                " stores them " + shapes::to_string(info.normalization.kind) +
+                                " (the grids span [-1, 1]^3 of the stored frame)");
+  }
+  if (representation == diffusion::Representation::Voxels) {
+    if (!a.coarse_model.empty()) {
+      throw std::invalid_argument("--coarse-model " + a.coarse_model + " applies to sparse_voxels models; " +
+                                  a.voxel_model + " is a model of voxels");
+    }
+    return VoxelPipeline{std::nullopt, std::move(model), {}};
+  }
+  if (a.coarse_model.empty()) {
+    throw std::invalid_argument("--voxel-model " + a.voxel_model +
+                                ": a sparse-voxel model refines a voxel model's grids: give that model with "
+                                "--coarse-model");
+  }
+  auto coarse = diffusion::load_point_model(a.coarse_model);
+  diffusion::check_coarse_model(model.config, coarse.config, "--coarse-model " + a.coarse_model);
+  return VoxelPipeline{std::move(model), std::move(coarse), {}};
+}
+
+// One scan [M,3] (stored frame) completed by the pipeline: per row, the scored completion (the
+// medoid of --samples) as `n` points on its grid's surface, or the scan resampled to n points
+// when that grid has no surface (counted in no_surface); the seconds each row took.
+std::map<std::string, std::pair<torch::Tensor, double>> complete_scan_with_voxels(
+    VoxelPipeline& v, const torch::Tensor& scan, int64_t n, std::optional<int64_t> label, const EvalCompletionArgs& a) {
+  diffusion::SparseVoxelCompletionOptions o;
+  o.count = a.samples;
+  o.sampler = diffusion::parse_sampler_kind(a.sampler);
+  o.steps = a.steps;
+  o.label = label;
+  if (label) o.guidance = a.guidance;
+  o.seed = a.seed;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  };
+  const auto normals = diffusion::estimate_scan_normals(scan);
+  std::map<std::string, std::pair<torch::Tensor, double>> grids;  // row -> [K,G,G,G], seconds
+  if (v.fine) {
+    // Stage 1 ends when half of both stages' steps are done.
+    std::optional<double> stage1;
+    o.on_progress = [&](int64_t done, int64_t total) {
+      if (!stage1 && 2 * done >= total) stage1 = since(t0);
+    };
+    const auto c = diffusion::complete_sparse_voxels(*v.fine, v.dense, scan, normals, o);
+    grids["sparse-voxels"] = {c.samples.grids, since(t0)};
+    grids["voxels"] = {c.samples.coarse, stage1.value_or(since(t0))};
+  } else {
+    grids["voxels"] = {diffusion::complete_voxels(v.dense, scan, normals, o).grids, since(t0)};
+  }
+  std::map<std::string, std::pair<torch::Tensor, double>> out;
+  for (auto& [row, entry] : grids) {
+    const auto t1 = std::chrono::steady_clock::now();
+    std::vector<torch::Tensor> points;
+    std::vector<bool> empty;
+    for (int64_t k = 0; k < entry.first.size(0); ++k) {
+      const auto surface = diffusion::grid_surface_points(entry.first[k], n, a.seed);
+      empty.push_back(surface.size(0) == 0);
+      points.push_back(empty.back() ? diffusion::resample_partial(scan, n, a.seed) : surface);
+    }
+    const auto stacked = torch::stack(points);
+    const int64_t pick = diffusion::medoid_completion(stacked);
+    if (empty[static_cast<size_t>(pick)]) ++v.no_surface[row];
+    out[row] = {stacked[pick], entry.second + since(t1)};
+  }
+  return out;
+}
 
 int run_eval_completion(const EvalCompletionArgs& a) {
   if (a.threads < 1) throw std::invalid_argument("--threads = " + std::to_string(a.threads) + " (must be >= 1)");
@@ -94,6 +214,11 @@ int run_eval_completion(const EvalCompletionArgs& a) {
   std::optional<diffusion::PointModel> gen, cond;
   if (!a.model.empty()) gen = diffusion::load_point_model(a.model);
   if (!a.completion_model.empty()) cond = diffusion::load_point_model(a.completion_model);
+  auto voxels = load_voxel_pipeline(a, info);
+  if (a.guidance != 1.0 && !a.category_known) {
+    throw std::invalid_argument("--guidance = " + std::to_string(a.guidance) +
+                                " needs --category-known (guidance steers towards the scan's class label)");
+  }
   std::vector<std::string> methods;
   if (a.strategies.empty()) {
     if (cond) methods.push_back("conditional");
@@ -102,7 +227,11 @@ int run_eval_completion(const EvalCompletionArgs& a) {
     std::stringstream ss(a.strategies);
     std::string m;
     while (std::getline(ss, m, ',')) {
-      const auto kind = diffusion::parse_point_completion_method(m);
+      const auto kind = diffusion::parse_point_completion_method(base_method(m));
+      if (base_method(m) != m && kind != diffusion::PointCompletionMethod::Conditional &&
+          kind != diffusion::PointCompletionMethod::SDEdit) {
+        throw std::invalid_argument("strategy " + m + ": only conditional and sdedit can refine the retrieved shape");
+      }
       if (kind == diffusion::PointCompletionMethod::Conditional ? !cond : !gen) {
         throw std::invalid_argument("strategy " + m + " needs " +
                                     (kind == diffusion::PointCompletionMethod::Conditional ? "--completion-model" : "--model"));
@@ -165,6 +294,7 @@ int run_eval_completion(const EvalCompletionArgs& a) {
       }
       if (gen) model_label(*gen, category);
       if (cond) model_label(*cond, category);
+      if (voxels) model_label(voxels->labelled(), category);
     }
   }
 
@@ -184,12 +314,22 @@ int run_eval_completion(const EvalCompletionArgs& a) {
     table[method]["all"].add(cd, e, fs);
   };
 
-  Progress progress("eval-completion", static_cast<int64_t>(test.size() * (methods.size() + 2)), "runs");
+  Progress progress("eval-completion", static_cast<int64_t>(test.size() * (methods.size() + (voxels ? 3 : 2))),
+                    "runs");
   int64_t done = 0;
+  double floor_cd = 0;  // summed over the test shapes
   for (const auto& r : test) {
     const auto& category = info.categories.at(static_cast<size_t>(r.label));
     const auto scan = r.partial[a.view].contiguous();  // [M,3] stored frame
     score("input", category, scan, r.points);
+    // Sampling noise: the truth's two halves (even and odd rows of a random surface sample)
+    // differ by a CD of about twice what two independent samples of the truth's size would
+    // (CD scales with the area per point), so half of it estimates the least CD any method can
+    // expect.
+    const int64_t n = r.points.size(0);
+    floor_cd += 0.5 * shapes::chamfer_distance(r.points.slice(0, 0, n, 2).unsqueeze(0).contiguous(),
+                                               r.points.slice(0, 1, n, 2).unsqueeze(0).contiguous())
+                          .item<double>();
     progress.update(++done);
     auto t0 = std::chrono::steady_clock::now();
     // Retrieval: the training shape nearest to the scan by one-sided Chamfer distance (among
@@ -199,10 +339,11 @@ int run_eval_completion(const EvalCompletionArgs& a) {
         scan.unsqueeze(0).expand({candidates.size(0), scan.size(0), 3}).contiguous(), candidates);
     const int64_t best = nearest.a_to_b.mean(1).argmin().item<int64_t>();
     seconds["retrieval"] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    score("retrieval", category, candidates[best], r.points);
+    const auto retrieved = candidates[best];
+    score("retrieval", category, retrieved, r.points);
     progress.update(++done);
     for (const auto& m : methods) {
-      const auto kind = diffusion::parse_point_completion_method(m);
+      const auto kind = diffusion::parse_point_completion_method(base_method(m));
       auto& model = kind == diffusion::PointCompletionMethod::Conditional ? *cond : *gen;
       diffusion::PointCompletionOptions o;
       o.method = kind;
@@ -210,6 +351,9 @@ int run_eval_completion(const EvalCompletionArgs& a) {
       o.steps = a.steps;
       o.seed = a.seed;
       o.label = model_label(model, category);
+      if (o.label) o.guidance = a.guidance;
+      o.strength = a.strength;
+      if (base_method(m) != m) o.init = model.to_model_frame(retrieved);
       o.samples = a.samples;
       o.sampler_options.jump_length = a.jump_length;
       o.sampler_options.jump_n_sample = a.jump_n_sample;
@@ -220,11 +364,22 @@ int run_eval_completion(const EvalCompletionArgs& a) {
       score(m, category, model.to_dataset_frame(c.points[pick]), r.points);
       progress.update(++done);
     }
+    if (voxels) {
+      const auto label = model_label(voxels->labelled(), category);
+      for (const auto& [row, result] : complete_scan_with_voxels(*voxels, scan, r.points.size(0), label, a)) {
+        seconds[row] += result.second;
+        score(row, category, result.first, r.points);
+      }
+      progress.update(++done);
+    }
   }
   progress.finish();
 
   std::vector<std::string> rows = {"input", "retrieval"};
   rows.insert(rows.end(), methods.begin(), methods.end());
+  if (voxels) {
+    for (const auto& row : voxels->rows()) rows.push_back(row);
+  }
   std::vector<std::string> cats = info.categories;
   cats.push_back("all");
   std::ostringstream md;
@@ -237,7 +392,7 @@ int run_eval_completion(const EvalCompletionArgs& a) {
   nlohmann::json json = {{"data", a.data}, {"split", a.split}, {"retrieval_data", train_dir},
                          {"retrieval_split", a.train_split}, {"per_category", a.per_category},
                          {"shapes", test.size()}, {"view", a.view}, {"category_known", a.category_known}, {"samples", a.samples}, {"sampler", a.sampler}, {"steps", a.steps},
-                         {"repaint_jump_length", a.jump_length}, {"repaint_jump_n_sample", a.jump_n_sample},
+                         {"repaint_jump_length", a.jump_length}, {"strength", a.strength}, {"guidance", a.guidance}, {"repaint_jump_n_sample", a.jump_n_sample},
                          {"threshold", a.threshold}, {"frame", "dataset stored frame (" + shapes::to_string(info.normalization.kind) + ")"},
                          {"cd", "sum of the two directed mean squared distances"}, {"emd", "approximate auction, euclidean"}};
   for (const auto& m : rows) {
@@ -262,6 +417,18 @@ int run_eval_completion(const EvalCompletionArgs& a) {
             << shapes::to_string(info.normalization.kind) << "); " << test.size() << " shapes, scan view " << a.view
             << (a.category_known ? "; category known to every method" : "")
             << (a.samples > 1 ? "; each method's medoid of " + std::to_string(a.samples) + " completions" : "") << "\n";
+  const double floor_mean = floor_cd / static_cast<double>(test.size());
+  std::cout << "CD floor (sampling noise, from each truth cloud's two halves): " << floor_mean << "\n";
+  json["cd_floor"] = floor_mean;
+  if (voxels) {
+    // A grid without a zero crossing has no surface to sample: its scan was scored instead.
+    for (const auto& row : voxels->rows()) {
+      const int64_t count = voxels->no_surface.count(row) ? voxels->no_surface.at(row) : 0;
+      json["no_surface"][row] = count;
+      std::cout << row << ": " << count << " of " << test.size()
+                << " completions had no surface (scored as the scan itself)\n";
+    }
+  }
   if (!a.json.empty()) io::write_json(a.json, json);
   return 0;
 }
@@ -280,10 +447,24 @@ void add_eval_completion_command(CLI::App& app, Action& action) {
   cmd->add_option("--train-data", a->train_data,
                   "Dataset retrieval searches (default: --data), e.g. the training set when --data "
                   "holds real meshes no model saw");
+  cmd->add_option("--strength", a->strength,
+                  "SDEdit and the +retrieval methods: the noise level they start from, as a fraction of the schedule")
+      ->capture_default_str();
+  cmd->add_option("--guidance", a->guidance, "Classifier-free guidance scale for class-conditional models (needs --category-known)")
+      ->capture_default_str();
   cmd->add_option("--per-category", a->per_category, "Shapes per category")->capture_default_str();
   cmd->add_option("--model", a->model, "Generation model: replacement, repaint, sdedit");
   cmd->add_option("--completion-model", a->completion_model, "Completion model: conditional");
-  cmd->add_option("--strategies", a->strategies, "Comma list (default: all the given models run)");
+  cmd->add_option("--voxel-model", a->voxel_model,
+                  "Voxel pipeline, as `complete` runs it: a sparse-voxel model (with --coarse-model; rows "
+                  "sparse-voxels and voxels, its stage 1) or a voxel model alone (row voxels); each completed "
+                  "grid is meshed with marching cubes (less the crossings between saturated cells, which are "
+                  "no surface) and sampled to the shape's point count; a grid without surface scores the scan. "
+                  "Runs beside --strategies");
+  cmd->add_option("--coarse-model", a->coarse_model, "With a sparse-voxel --voxel-model: its stage-1 voxel model");
+  cmd->add_option("--strategies", a->strategies,
+                  "Comma list of conditional, replacement, repaint, sdedit, conditional+retrieval, "
+                  "sdedit+retrieval (default: the first four the given models run)");
   cmd->add_option("--sampler", a->sampler, "Sampler")->capture_default_str();
   cmd->add_option("--steps", a->steps, "Sampler steps")->capture_default_str();
   cmd->add_option("--view", a->view, "Which of each shape's scans")->capture_default_str();

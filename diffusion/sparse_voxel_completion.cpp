@@ -12,6 +12,8 @@
 #include "diffusion/number_text.h"
 #include "diffusion/sparse_voxel_band.h"
 #include "shapes/grid_spec.h"
+#include "shapes/marching_cubes.h"
+#include "shapes/mesh_sampling.h"
 #include "shapes/oriented_points_sdf.h"
 
 namespace shapediff::diffusion {
@@ -71,18 +73,19 @@ torch::Tensor estimate_scan_normals(const torch::Tensor& points, int64_t neighbo
   return (n * away).to(torch::kFloat32).contiguous();
 }
 
-SparseVoxelCompletion complete_sparse_voxels(PointModel& fine, PointModel& coarse, const torch::Tensor& points,
-                                             const torch::Tensor& normals, const SparseVoxelCompletionOptions& o) {
+namespace {
+
+// The checks both pipelines share; `schedules` are the models' (steps must fit each), `max_known`
+// the smallest truncation of the grids the scan fixes, `context` names the function.
+void check_completion(const SparseVoxelCompletionOptions& o, int64_t num_classes,
+                      std::initializer_list<const ScheduleConfig*> schedules, double max_known,
+                      const torch::Tensor& points, const torch::Tensor& normals, const std::string& context) {
   auto fail = [](const std::string& what) { throw std::invalid_argument(what); };
-  check_coarse_model(fine.config, coarse.config, "coarse model");
-  const auto& s = fine.config.sparse_voxels;
-  const int64_t num_classes = fine.config.num_classes;
-  const auto& schedule = fine.config.schedule;
   if (o.strategy != CompletionStrategy::Replacement) {
     fail("strategy " + to_string(o.strategy) + ": sparse-voxel completion supports replacement only");
   }
   if (o.count < 1) fail("count = " + std::to_string(o.count) + " (must be >= 1)");
-  for (const ScheduleConfig* sch : std::initializer_list<const ScheduleConfig*>{&coarse.config.schedule, &schedule}) {
+  for (const ScheduleConfig* sch : schedules) {
     if (o.steps < 1 || o.steps > sch->num_train_timesteps) {
       fail("steps = " + std::to_string(o.steps) + " (must be in [1, " + std::to_string(sch->num_train_timesteps) +
            "], the model's training steps)");
@@ -92,36 +95,115 @@ SparseVoxelCompletion complete_sparse_voxels(PointModel& fine, PointModel& coars
     fail("label = " + std::to_string(*o.label) + " (the model has " + std::to_string(num_classes) + " classes)");
   }
   if (!o.label && o.guidance != 1.0) fail("guidance = " + number_text(o.guidance) + " needs a class label");
-  const double max_known = std::min(s.truncation, s.coarse_truncation);
   if (!(o.known_distance > 0 && o.known_distance < max_known)) {
     fail("known_distance = " + number_text(o.known_distance) + " (must be in (0, " + number_text(max_known) +
          "), below both truncations)");
   }
   if (!points.defined() || points.dim() != 2 || points.size(1) != 3 || points.size(0) < 1) {
-    fail("complete_sparse_voxels: points must be [M,3] with M >= 1, got " + sizes_text(points));
+    fail(context + ": points must be [M,3] with M >= 1, got " + sizes_text(points));
   }
   if (!normals.defined() || normals.sizes() != points.sizes()) {
-    fail("complete_sparse_voxels: normals must be " + sizes_text(points) + " like points, got " + sizes_text(normals));
+    fail(context + ": normals must be " + sizes_text(points) + " like points, got " + sizes_text(normals));
   }
+}
+
+// The labels of one batch of count completions: the class (the null label when none), and under
+// guidance count more null labels for the unconditional half.
+torch::Tensor batch_labels(const SparseVoxelCompletionOptions& o, int64_t num_classes) {
+  const int64_t label = o.label.value_or(num_classes);
+  auto labels = torch::full({o.count}, label, torch::TensorOptions().dtype(torch::kLong).device(o.device));
+  if (o.label && o.guidance != 1.0) labels = torch::cat({labels, torch::full({o.count}, num_classes, labels.options())});
+  return labels;
+}
+
+// Replacement over the dense mask of known cells with a voxel model (stage 1, or a voxel model
+// alone): grids [count,G,G,G] float32 on o.device, drawn from o.seed.
+torch::Tensor complete_dense_grids(PointModel& model, const torch::Tensor& known, const torch::Tensor& mask,
+                                   const SparseVoxelCompletionOptions& o,
+                                   std::function<void(int64_t, int64_t)> on_progress) {
+  torch::NoGradGuard no_grad;
+  auto& grid_net = model.grid_net;
+  const bool training = grid_net->is_training();
+  grid_net->eval();
+  const int64_t k = o.count, g = model.config.voxels.grid;
+  const bool guided_run = o.label && o.guidance != 1.0;
+  const auto labels = batch_labels(o, model.config.num_classes);
+  Denoiser denoiser = [&](const torch::Tensor& x, const torch::Tensor& t) {
+    const auto xs = guided_run ? torch::cat({x, x}) : x;
+    const auto tb = t.reshape({1}).expand({xs.size(0)}).to(o.device);
+    const auto eps = grid_net->forward(xs, tb, labels);
+    if (!guided_run) return eps;
+    const auto cond = eps.slice(0, 0, k), uncond = eps.slice(0, k);
+    return uncond + o.guidance * (cond - uncond);
+  };
+  CompletionOptions co;
+  co.strategy = CompletionStrategy::Replacement;
+  co.sampler = o.sampler;
+  co.sampler_options = o.sampler_options;
+  co.sampler_options.clip_sample = true;
+  co.steps = o.steps;
+  co.on_progress = std::move(on_progress);
+  GeneratorNoise noise(o.seed);
+  const auto dev_opts = torch::TensorOptions().dtype(torch::kFloat32).device(o.device);
+  const auto grids = complete(denoiser, model.config.schedule, known.to(o.device).reshape({1, 1, g, g, g}),
+                              mask.to(dev_opts).reshape({1, 1, g, g, g}), {k, 1, g, g, g}, noise, co)
+                         .reshape({k, g, g, g});
+  if (training) grid_net->train();
+  return grids;
+}
+
+}  // namespace
+
+VoxelCompletion complete_voxels(PointModel& model, const torch::Tensor& points, const torch::Tensor& normals,
+                                const SparseVoxelCompletionOptions& o) {
+  if (model.config.representation != Representation::Voxels) {
+    throw std::invalid_argument("complete_voxels: the model is a model of " + to_string(model.config.representation) +
+                                ", not voxels");
+  }
+  const auto& v = model.config.voxels;
+  check_completion(o, model.config.num_classes, {&model.config.schedule}, v.truncation, points, normals,
+                   "complete_voxels");
+  VoxelCompletion out;
+  std::tie(out.known, out.mask) = known_cells(points.to(torch::kCPU), normals.to(torch::kCPU), v.grid, v.truncation,
+                                              o.known_distance);
+  if (!out.mask.any().item<bool>()) throw std::invalid_argument("complete_voxels: the scan fixes no cell");
+  out.grids = complete_dense_grids(model, out.known, out.mask, o, o.on_progress).to(torch::kCPU, torch::kFloat32);
+  return out;
+}
+
+SparseVoxelCompletion complete_sparse_voxels(PointModel& fine, PointModel& coarse, const torch::Tensor& points,
+                                             const torch::Tensor& normals, const SparseVoxelCompletionOptions& o) {
+  check_coarse_model(fine.config, coarse.config, "coarse model");
+  const auto& s = fine.config.sparse_voxels;
+  const int64_t num_classes = fine.config.num_classes;
+  const auto& schedule = fine.config.schedule;
+  check_completion(o, num_classes, {&coarse.config.schedule, &schedule}, std::min(s.truncation, s.coarse_truncation),
+                   points, normals, "complete_sparse_voxels");
 
   SparseVoxelCompletion out;
   const auto p = points.to(torch::kCPU), n = normals.to(torch::kCPU);
   std::tie(out.coarse_known, out.coarse_mask) = known_cells(p, n, s.coarse_grid, s.coarse_truncation, o.known_distance);
   std::tie(out.fine_known, out.fine_mask) = known_cells(p, n, s.grid, s.truncation, o.known_distance);
-  if (!out.coarse_mask.any().item<bool>()) fail("complete_sparse_voxels: the scan fixes no coarse cell");
+  if (!out.coarse_mask.any().item<bool>()) {
+    throw std::invalid_argument("complete_sparse_voxels: the scan fixes no coarse cell");
+  }
+
+  auto stage_progress = [&](int64_t index) -> std::function<void(int64_t, int64_t)> {
+    if (!o.on_progress) return {};
+    return [&o, index](int64_t done, int64_t total) { o.on_progress(index * total + done, 2 * total); };
+  };
+  // Stage 1: the dense coarse grids, the known cells replaced after every step.
+  const auto grids = complete_dense_grids(coarse, out.coarse_known, out.coarse_mask, o, stage_progress(0));
 
   torch::NoGradGuard no_grad;
-  const bool coarse_training = coarse.grid_net->is_training(), fine_training = fine.sparse_net->is_training();
-  coarse.grid_net->eval();
+  const bool fine_training = fine.sparse_net->is_training();
   fine.sparse_net->eval();
-  const int64_t k = o.count, gc = s.coarse_grid, r = s.grid;
-  const int64_t null_label = num_classes;
-  const int64_t label = o.label.value_or(null_label);
+  const int64_t k = o.count, r = s.grid;
   const bool guided_run = o.label && o.guidance != 1.0;
   const bool conditional = num_classes > 0;
   const auto dev_opts = torch::TensorOptions().dtype(torch::kFloat32).device(o.device);
-  auto labels = torch::full({k}, label, dev_opts.dtype(torch::kLong));
-  if (guided_run) labels = torch::cat({labels, torch::full({k}, null_label, labels.options())});
+  const auto labels = batch_labels(o, num_classes);
+  const int64_t label = o.label.value_or(num_classes);
   auto guide = [&](const torch::Tensor& both, int64_t rows) {
     const auto cond = both.slice(0, 0, rows), uncond = both.slice(0, rows);
     return uncond + o.guidance * (cond - uncond);
@@ -132,26 +214,6 @@ SparseVoxelCompletion complete_sparse_voxels(PointModel& fine, PointModel& coars
   co.sampler_options = o.sampler_options;
   co.sampler_options.clip_sample = true;
   co.steps = o.steps;
-  auto stage_progress = [&](int64_t index) -> std::function<void(int64_t, int64_t)> {
-    if (!o.on_progress) return {};
-    return [&o, index](int64_t done, int64_t total) { o.on_progress(index * total + done, 2 * total); };
-  };
-
-  // Stage 1: the dense coarse grids, the known cells replaced after every step.
-  auto& grid_net = coarse.grid_net;
-  Denoiser coarse_denoiser = [&](const torch::Tensor& x, const torch::Tensor& t) {
-    const auto xs = guided_run ? torch::cat({x, x}) : x;
-    const auto tb = t.reshape({1}).expand({xs.size(0)}).to(o.device);
-    const auto eps = grid_net->forward(xs, tb, labels);
-    return guided_run ? guide(eps, k) : eps;
-  };
-  co.on_progress = stage_progress(0);
-  GeneratorNoise coarse_noise(o.seed);
-  const auto coarse_known = out.coarse_known.to(o.device).reshape({1, 1, gc, gc, gc});
-  const auto coarse_mask = out.coarse_mask.to(dev_opts).reshape({1, 1, gc, gc, gc});
-  const auto grids = complete(coarse_denoiser, coarse.config.schedule, coarse_known, coarse_mask, {k, 1, gc, gc, gc},
-                              coarse_noise, co)
-                         .reshape({k, gc, gc, gc});
 
   // Stage 2: the band of the completed grids; the band's rows the scan fixes are replaced.
   const auto batch = sparse_voxel_batch(grids, {}, s);
@@ -186,7 +248,6 @@ SparseVoxelCompletion complete_sparse_voxels(PointModel& fine, PointModel& coars
     GeneratorNoise fine_noise(o.seed + 1);
     values = complete(fine_denoiser, schedule, row_known, row_mask.to(torch::kFloat32), {cells, 1}, fine_noise, co);
   }
-  if (coarse_training) coarse.grid_net->train();
   if (fine_training) fine.sparse_net->train();
 
   out.samples.grids = assemble_fine_grids(batch, values.clamp(-1, 1), up).cpu();
@@ -197,6 +258,47 @@ SparseVoxelCompletion complete_sparse_voxels(PointModel& fine, PointModel& coars
   out.band_known = torch::zeros({k}, torch::kLong)
                        .index_add_(0, shape_of_row, row_mask.squeeze(1).to(torch::kLong).cpu());
   return out;
+}
+
+shapes::TriangleMesh grid_surface(const torch::Tensor& grid) {
+  if (!grid.defined() || grid.dim() != 3 || grid.size(0) != grid.size(1) || grid.size(0) != grid.size(2) ||
+      grid.size(0) < 2) {
+    throw std::invalid_argument("grid_surface: the grid must be [G,G,G] with G >= 2, got " + sizes_text(grid));
+  }
+  const int64_t g = grid.size(0);
+  const auto values = grid.to(torch::kCPU, torch::kFloat32).contiguous();
+  const auto spec = shapes::GridSpec::from_bounds({-1, -1, -1}, {1, 1, 1}, g);
+  auto mesh = shapes::marching_cubes(spec.make_grid(values, shapes::VoxelKind::SignedDistance),
+                                     {0.0, false, shapes::IsoSurfaceMethod::Cubes});
+  if (mesh.faces.size(0) == 0) return mesh;
+  // The cubes with a corner short of the clamp: only there can a crossing be surface.
+  const auto near = values.abs() < kSaturatedValue;
+  auto any_near = torch::zeros({g - 1, g - 1, g - 1}, torch::kBool);
+  for (int64_t dx = 0; dx < 2; ++dx) {
+    for (int64_t dy = 0; dy < 2; ++dy) {
+      for (int64_t dz = 0; dz < 2; ++dz) {
+        any_near |= near.slice(0, dx, dx + g - 1).slice(1, dy, dy + g - 1).slice(2, dz, dz + g - 1);
+      }
+    }
+  }
+  // A classic-cubes face lies inside the cube that made it, and so does its centroid.
+  const auto centroids =
+      mesh.vertices.index_select(0, mesh.faces.reshape({-1})).reshape({-1, 3, 3}).mean(1).to(torch::kFloat64);
+  const auto cube = ((centroids + 1.0) / spec.voxel_size).floor().to(torch::kLong).clamp(0, g - 2);
+  const auto keep = any_near.index({cube.select(1, 0), cube.select(1, 1), cube.select(1, 2)});
+  mesh.faces = mesh.faces.index({keep}).contiguous();
+  return mesh;
+}
+
+torch::Tensor grid_surface_points(const torch::Tensor& grid, int64_t count, uint64_t seed) {
+  if (count < 1) throw std::invalid_argument("grid_surface_points: count = " + std::to_string(count) + " (must be >= 1)");
+  const auto mesh = grid_surface(grid);
+  if (mesh.faces.size(0) == 0) return torch::zeros({0, 3});
+  try {
+    return shapes::sample_surface(mesh, count, seed).points;
+  } catch (const std::invalid_argument&) {
+    return torch::zeros({0, 3});  // only degenerate faces: no area to sample
+  }
 }
 
 }  // namespace shapediff::diffusion

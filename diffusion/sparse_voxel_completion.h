@@ -19,6 +19,11 @@
 //   // c.fine_known where c.fine_mask on the band.
 //
 // Seeds: stage 1 draws from seed, stage 2 from seed + 1.
+//
+// A voxel model alone (complete_voxels) runs stage 1 only. grid_surface_points meshes a
+// completed grid and samples its surface, for scoring against a shape's points:
+//   auto v = complete_voxels(coarse, points, normals, o);   // v.grids [2,Gc,Gc,Gc]
+//   auto surface = grid_surface_points(c.samples.grids[0], 2048, /*seed=*/0);  // [2048,3]
 #pragma once
 
 #include <cstdint>
@@ -31,6 +36,7 @@
 #include "diffusion/point_model.h"
 #include "diffusion/sampler.h"
 #include "diffusion/sparse_voxel_sampling.h"
+#include "shapes/triangle_mesh.h"
 
 namespace shapediff::diffusion {
 
@@ -70,5 +76,36 @@ struct SparseVoxelCompletion {
 // or normal tensors, or a scan that fixes no coarse cell.
 SparseVoxelCompletion complete_sparse_voxels(PointModel& fine, PointModel& coarse, const torch::Tensor& points,
                                              const torch::Tensor& normals, const SparseVoxelCompletionOptions& options);
+
+struct VoxelCompletion {
+  torch::Tensor grids;  // [K,G,G,G] float32 CPU
+  torch::Tensor known;  // [G,G,G] float32: the scan's values (meaningful where known)
+  torch::Tensor mask;   // [G,G,G] bool: the known cells
+};
+
+// Stage 1 alone: a voxel model (representation voxels) completes the scan as dense grids with
+// the same known cells and options as complete_sparse_voxels (known_distance below the model's
+// truncation; on_progress counts this stage's steps). Throws std::invalid_argument for another
+// representation, the bad options and tensors complete_sparse_voxels refuses, or a scan that
+// fixes no cell.
+VoxelCompletion complete_voxels(PointModel& model, const torch::Tensor& points, const torch::Tensor& normals,
+                                const SparseVoxelCompletionOptions& options);
+
+// The surface of a voxel model's grid [G,G,G] (values in [-1, 1], spanning [-1, 1]^3 of the
+// dataset frame, so the vertices are in the dataset's stored frame): its zero level set by
+// classic marching cubes, less the faces of cubes whose eight corners are all saturated
+// (|value| >= kSaturatedValue). Such corners are a truncation or more from every surface sample
+// and carry only a sign, which the nearest-sample rule (shapes/oriented_points_sdf.h) can get
+// wrong far from the shape: a crossing between them is a sign flip, not surface. On the 18
+// procedural test shapes of benchmarks/RESULTS.md the training targets at 32^3 meshed whole
+// lie at Chamfer distance 0.039 from their shapes, with those faces dropped at 0.0082.
+// Throws std::invalid_argument for a grid that is not [G,G,G] with G >= 2.
+constexpr double kSaturatedValue = 0.99;
+shapes::TriangleMesh grid_surface(const torch::Tensor& grid);
+
+// `count` points drawn uniformly (seeded) on grid_surface(grid), float32 [count,3] in the
+// dataset's stored frame; [0,3] when the grid has no surface. Throws std::invalid_argument for
+// a bad grid or count < 1.
+torch::Tensor grid_surface_points(const torch::Tensor& grid, int64_t count, uint64_t seed);
 
 }  // namespace shapediff::diffusion

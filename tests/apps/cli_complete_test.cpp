@@ -41,8 +41,7 @@ class CliComplete : public ::testing::Test {
   static void SetUpTestSuite() {
     root_ = shapediff::test::scratch_path("complete");
     fs::create_directories(root_);
-    // The generation model needs no scans; the completion model trains on virtual scans, which
-    // need CGAL.
+    // The generation model needs no scans; the completion model trains on virtual scans.
     auto data = run("data make --families chair,mug --per-family 2 --resolution 24 --points 128 "
                     "--scans 0 --val 0 --test 0 --threads 2 --out " + (root_ / "data").string());
     ASSERT_EQ(data.code, 0) << data.out;
@@ -55,13 +54,10 @@ class CliComplete : public ::testing::Test {
     ASSERT_EQ(train.code, 0) << train.out;
     auto scanned = run("data make --families chair,mug --per-family 2 --resolution 24 --points 128 "
                        "--scans 1 --val 0 --test 0 --threads 2 --out " + (root_ / "scanned").string());
-    no_cgal_ = scanned.code == 2 && scanned.out.find("need CGAL") != std::string::npos;
-    if (!no_cgal_) {
-      ASSERT_EQ(scanned.code, 0) << scanned.out;
-      train = run("train --config " + (root_ / "tiny.json").string() + " --data " + (root_ / "scanned").string() +
-                  " --out " + (root_ / "completion").string() + " --task completion --threads 1");
-      ASSERT_EQ(train.code, 0) << train.out;
-    }
+    ASSERT_EQ(scanned.code, 0) << scanned.out;
+    train = run("train --config " + (root_ / "tiny.json").string() + " --data " + (root_ / "scanned").string() +
+                " --out " + (root_ / "completion").string() + " --task completion --threads 1");
+    ASSERT_EQ(train.code, 0) << train.out;
     // A hemisphere of 400 points (the visible half of a 2 mm ball), plus three far outliers.
     std::ofstream scan(root_ / "scan.xyz");
     scan.precision(12);
@@ -74,10 +70,8 @@ class CliComplete : public ::testing::Test {
     for (int i = 0; i < 3; ++i) scan << kCenter[0] + 0.05 * (i + 1) << " " << kCenter[1] << " " << kCenter[2] << "\n";
   }
   static fs::path root_;
-  static bool no_cgal_;
 };
 fs::path CliComplete::root_;
-bool CliComplete::no_cgal_ = false;
 
 TEST_F(CliComplete, CompletesInTheScansOwnFrameAndIsReproducible) {
   const auto out = root_ / "c1";
@@ -122,7 +116,6 @@ TEST_F(CliComplete, CompletesInTheScansOwnFrameAndIsReproducible) {
 }
 
 TEST_F(CliComplete, CompletionModelsRunConditionallyAndMeshesAreSampled) {
-  if (no_cgal_) GTEST_SKIP() << "built without CGAL: no virtual scans to train a completion model on";
   // A closed tetrahedron as a scanned mesh.
   std::ofstream(root_ / "tet.off") << "OFF\n4 4 0\n0 0 0\n1 0 0\n0 1 0\n0 0 1\n3 0 2 1\n3 0 1 3\n3 0 3 2\n3 1 2 3\n";
   const auto out = root_ / "cond";
@@ -137,7 +130,6 @@ TEST_F(CliComplete, CompletionModelsRunConditionallyAndMeshesAreSampled) {
 }
 
 TEST_F(CliComplete, EvalCompletionScoresEveryMethodAndNamesBadInput) {
-  if (no_cgal_) GTEST_SKIP() << "built without CGAL: no virtual scans to complete";
   const auto scanned = (root_ / "scanned").string();
   const auto json_path = root_ / "eval.json";
   // Completing the training shapes themselves: retrieval finds each shape, so it must beat the
@@ -154,6 +146,10 @@ TEST_F(CliComplete, EvalCompletionScoresEveryMethodAndNamesBadInput) {
   const double input_cd = j["results"]["input"]["all"]["cd"].get<double>();
   const double retrieval_cd = j["results"]["retrieval"]["all"]["cd"].get<double>();
   EXPECT_LT(retrieval_cd, 0.01 * input_cd) << r.out;
+  // The sampling-noise floor is positive and below the scan's CD (128 points a shape here: a high floor).
+  EXPECT_GT(j.at("cd_floor").get<double>(), 0.0);
+  EXPECT_LT(j.at("cd_floor").get<double>(), input_cd);
+  EXPECT_NE(r.out.find("CD floor"), std::string::npos) << r.out;
   EXPECT_EQ(j["results"]["conditional"]["all"]["shapes"].get<int>(), 2);
   EXPECT_EQ(j.at("repaint_jump_n_sample").get<int>(), 2);
 
@@ -202,6 +198,29 @@ TEST_F(CliComplete, EvalCompletionScoresEveryMethodAndNamesBadInput) {
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("the model has no class 'table'"), std::string::npos) << r.out;
 
+  // Refining the retrieved shape: on training shapes retrieval finds the shape itself, so a
+  // start this close stays far nearer the truth than the scan alone.
+  const auto refine_json = root_ / "eval_refine.json";
+  r = run("eval-completion --data " + scanned + " --split train --per-category 1 --steps 20 --threads 1"
+          " --category-known --guidance 1.5 --strength 0.05 --strategies conditional+retrieval,sdedit+retrieval"
+          " --completion-model " + (root_ / "completion").string() + " --model " + (root_ / "generation").string() +
+          " --json " + refine_json.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto refine = nlohmann::json::parse(bytes(refine_json));
+  for (const char* m : {"conditional+retrieval", "sdedit+retrieval"}) {
+    EXPECT_LT(refine["results"][m]["all"]["cd"].get<double>(), 0.2 * input_cd) << m << "\n" << r.out;
+  }
+  EXPECT_EQ(refine.at("strength").get<double>(), 0.05);
+  EXPECT_EQ(refine.at("guidance").get<double>(), 1.5);
+  r = run("eval-completion --data " + scanned + " --split train --strategies replacement+retrieval --model " +
+          (root_ / "generation").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("only conditional and sdedit can refine"), std::string::npos) << r.out;
+  r = run("eval-completion --data " + scanned + " --split train --guidance 2 --completion-model " +
+          (root_ / "completion").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("needs --category-known"), std::string::npos) << r.out;
+
   // A dataset without scans, a scan view it does not have, a strategy without its model.
   r = run("eval-completion --data " + (root_ / "data").string() + " --model " + (root_ / "generation").string());
   EXPECT_EQ(r.code, 2);
@@ -234,7 +253,6 @@ TEST_F(CliComplete, ViewShowsTheCompletionLiveAndWritesTheSameFiles) {
 }
 
 TEST_F(CliComplete, BadInputIsOneLineAndExitCode2) {
-  if (no_cgal_) GTEST_SKIP() << "built without CGAL: no virtual scans to train a completion model on";
   std::ofstream(root_ / "empty.xyz") << "";
   std::ofstream(root_ / "three.xyz") << "0 0 0\n1 0 0\n0 1 0\n";
   {

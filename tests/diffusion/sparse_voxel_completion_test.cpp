@@ -1,6 +1,7 @@
 // Masked completion with the two-stage voxel pipeline: the known cells of a scan against a
 // brute-force reference, the completed grids keeping them exactly on both stages (untrained
-// tiny networks), normal estimation on a sphere, and the inputs it refuses.
+// tiny networks), a voxel model alone running stage 1, normal estimation on a sphere, the
+// surface of a grid landing on the shape in the stored frame, and the inputs it refuses.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -13,6 +14,10 @@
 #include "diffusion/point_model.h"
 #include "diffusion/sparse_voxel_band.h"
 #include "diffusion/sparse_voxel_completion.h"
+#include "diffusion/sparse_voxel_training.h"
+#include "shapes/chamfer.h"
+#include "shapes/grid_spec.h"
+#include "shapes/marching_cubes.h"
 
 namespace shapediff::diffusion {
 namespace {
@@ -115,6 +120,100 @@ TEST(SparseVoxelCompletion, KnownCellsKeepTheirValuesOnBothStages) {
   // The same seed gives the same grids.
   const auto again = complete_sparse_voxels(models.fine, models.coarse, points, normals, o);
   EXPECT_TRUE(torch::equal(again.samples.grids, c.samples.grids));
+}
+
+TEST(SparseVoxelCompletion, AVoxelModelAloneRunsStageOneOfThePipeline) {
+  auto models = tiny_models();
+  torch::Tensor points, normals;
+  std::tie(points, normals) = half_sphere(400);
+  SparseVoxelCompletionOptions o;
+  o.count = 2;
+  o.steps = 3;
+  o.label = 1;
+  o.guidance = 2.0;
+  o.seed = 7;
+  int64_t last = 0, total = 0;
+  o.on_progress = [&](int64_t done, int64_t all) { last = done, total = all; };
+  const auto v = complete_voxels(models.coarse, points, normals, o);
+  EXPECT_EQ(v.grids.sizes(), (std::vector<int64_t>{2, 8, 8, 8}));
+  EXPECT_EQ(total, 3);
+  EXPECT_EQ(last, total);
+  o.on_progress = {};
+  const auto c = complete_sparse_voxels(models.fine, models.coarse, points, normals, o);
+  EXPECT_TRUE(torch::equal(v.grids, c.samples.coarse));
+  EXPECT_TRUE(torch::equal(v.mask, c.coarse_mask));
+  EXPECT_TRUE(torch::equal(v.known, c.coarse_known));
+  ASSERT_GT(v.mask.sum().item<int64_t>(), 0);
+  EXPECT_TRUE(torch::equal(v.grids[1].masked_select(v.mask), v.known.masked_select(v.mask)));
+
+  EXPECT_EQ(message_of([&] { complete_voxels(models.fine, points, normals, o); }),
+            "complete_voxels: the model is a model of sparse_voxels, not voxels");
+  EXPECT_EQ(message_of([&] { complete_voxels(models.coarse, points + 5.0, normals, o); }),
+            "complete_voxels: the scan fixes no cell");
+  auto far = o;
+  far.known_distance = 2.0;
+  EXPECT_NE(message_of([&] { complete_voxels(models.coarse, points, normals, far); }).find("known_distance = 2"),
+            std::string::npos);
+}
+
+// `m` points and their outward normals on an ellipsoid with unequal axes off the origin: any
+// swap, flip or rescaling of the axes moves its surface.
+std::pair<torch::Tensor, torch::Tensor> ellipsoid(int64_t m, uint64_t seed) {
+  torch::manual_seed(seed);
+  auto d = torch::randn({m, 3}, torch::kFloat64);
+  d = d / d.norm(2, 1, true);
+  const auto radii = torch::tensor({0.7, 0.45, 0.3}, torch::kFloat64);
+  const auto centre = torch::tensor({0.12, -0.15, 0.05}, torch::kFloat64);
+  auto n = d / radii;
+  return {(centre + d * radii).to(torch::kFloat32), (n / n.norm(2, 1, true)).to(torch::kFloat32)};
+}
+
+TEST(SparseVoxelCompletion, GridSurfacePointsLieOnTheShapeInTheStoredFrame) {
+  // The grids the trainers make of a shape (both stages' targets), meshed and sampled, against
+  // another sampling of the same shape.
+  const auto [points, normals] = ellipsoid(4096, 1);
+  const auto truth = ellipsoid(2048, 2).first.unsqueeze(0);
+  SparseVoxelSettings s;
+  s.grid = 32;
+  s.coarse_grid = 16;
+  s.truncation = 3.0;
+  s.coarse_truncation = 3.0;
+  const auto targets = sparse_voxel_targets(points, normals, s);
+  auto cd = [&](const torch::Tensor& x) { return shapes::chamfer_distance(x.unsqueeze(0), truth).item<double>(); };
+  const double floor = cd(ellipsoid(2048, 3).first);  // two samplings of the same surface
+  for (const auto& grid : {targets.fine, targets.coarse}) {
+    const auto surface = grid_surface_points(grid, 2048, 0);
+    ASSERT_EQ(surface.sizes(), (std::vector<int64_t>{2048, 3}));
+    EXPECT_EQ(surface.scalar_type(), torch::kFloat32);
+    EXPECT_TRUE(torch::equal(surface, grid_surface_points(grid, 2048, 0)));  // seeded
+    const double on_shape = cd(surface);
+    EXPECT_LT(on_shape, 2 * floor) << "grid " << grid.size(0) << ", floor " << floor;
+    // A wrong frame would be far off: axes swapped, mirrored, or the grid's index space.
+    EXPECT_GT(cd(surface.flip(1)), 10 * on_shape);
+    EXPECT_GT(cd(-surface), 10 * on_shape);
+    EXPECT_GT(cd(surface * 0.9), 2 * on_shape);
+  }
+  // A sign flip among saturated cells far from the shape (a block of -1 in a corner of +1) is
+  // a crossing marching cubes meshes, but not surface: no point lands there.
+  auto flipped = targets.fine.clone();
+  flipped.slice(0, 0, 4).slice(1, 0, 4).slice(2, 0, 4).fill_(-1);
+  const auto spec = shapes::GridSpec::from_bounds({-1, -1, -1}, {1, 1, 1}, 32);
+  const auto whole = shapes::marching_cubes(spec.make_grid(flipped, shapes::VoxelKind::SignedDistance),
+                                            {0.0, false, shapes::IsoSurfaceMethod::Cubes});
+  ASSERT_LT(whole.vertices.select(1, 0).min().item<double>(), -0.7);
+  const auto kept = grid_surface_points(flipped, 2048, 0);
+  ASSERT_EQ(kept.size(0), 2048);
+  EXPECT_GT(kept.select(1, 0).min().item<double>(), -0.7);
+  EXPECT_LT(cd(kept), 2 * floor);
+  // No zero crossing, or only between saturated cells: no surface. A grid that is not a cube of
+  // cells is refused.
+  auto phantom = torch::ones({8, 8, 8});
+  phantom.slice(0, 0, 4).fill_(-1);
+  EXPECT_EQ(grid_surface_points(phantom, 16, 0).sizes(), (std::vector<int64_t>{0, 3}));
+  EXPECT_EQ(grid_surface_points(torch::ones({8, 8, 8}), 16, 0).sizes(), (std::vector<int64_t>{0, 3}));
+  EXPECT_NE(message_of([&] { grid_surface_points(torch::ones({8, 8, 4}), 16, 0); }).find("[G,G,G]"),
+            std::string::npos);
+  EXPECT_NE(message_of([&] { grid_surface_points(targets.fine, 0, 0); }).find("count = 0"), std::string::npos);
 }
 
 TEST(SparseVoxelCompletion, EstimatedNormalsOfASphereScanPointOutward) {
