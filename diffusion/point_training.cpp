@@ -437,7 +437,10 @@ class PointTrainer {
     const auto& v = model_config_.voxels;
     const auto spec = shapes::GridSpec::from_bounds({-1, -1, -1}, {1, 1, 1}, v.grid);
     const double truncation = v.truncation * spec.voxel_size;
-    const auto sdf = shapes::truncated_sdf_from_oriented_points(points, normals, spec, truncation);
+    // Far cells take their sign from the grid's connectivity: a nearest sample's normal decides
+    // it badly there, and a flipped far cell is noise the model would have to learn.
+    const auto sdf = shapes::connected_far_signs(
+        shapes::truncated_sdf_from_oriented_points(points, normals, spec, truncation), truncation);
     auto grid = (sdf.values / truncation).to(torch::kFloat32).unsqueeze(0).contiguous();
     grid_cache_.emplace(id, grid);
     return grid;

@@ -94,11 +94,12 @@ VoxelCompletion complete_voxels(PointModel& model, const torch::Tensor& points, 
 // The surface of a voxel model's grid [G,G,G] (values in [-1, 1], spanning [-1, 1]^3 of the
 // dataset frame, so the vertices are in the dataset's stored frame): its zero level set by
 // classic marching cubes, less the faces of cubes whose eight corners are all saturated
-// (|value| >= kSaturatedValue). Such corners are a truncation or more from every surface sample
-// and carry only a sign, which the nearest-sample rule (shapes/oriented_points_sdf.h) can get
-// wrong far from the shape: a crossing between them is a sign flip, not surface. On the 18
-// procedural test shapes of benchmarks/RESULTS.md the training targets at 32^3 meshed whole
-// lie at Chamfer distance 0.039 from their shapes, with those faces dropped at 0.0082.
+// (|value| >= kSaturatedValue). Such corners are a truncation or more from every surface
+// and carry only a sign: a crossing between them is a sign flip, not surface. The training
+// targets no longer have such flips (shapes::connected_far_signs), but a model's grid can. On
+// the 18 procedural test shapes of benchmarks/RESULTS.md, targets signed by the nearest sample
+// alone lie at Chamfer distance 0.042 from their shapes at 32^3 when meshed whole; with
+// connected far signs 0.0075 meshed whole and 0.0076 with those faces dropped.
 // Throws std::invalid_argument for a grid that is not [G,G,G] with G >= 2.
 constexpr double kSaturatedValue = 0.99;
 shapes::TriangleMesh grid_surface(const torch::Tensor& grid);

@@ -15,7 +15,9 @@ torch::Tensor normalized_sdf(const torch::Tensor& points, const torch::Tensor& n
                              double truncation_voxels) {
   const auto spec = shapes::GridSpec::from_bounds({-1, -1, -1}, {1, 1, 1}, grid);
   const double truncation = truncation_voxels * spec.voxel_size;
-  const auto sdf = shapes::truncated_sdf_from_oriented_points(points, normals, spec, truncation);
+  // As the dense voxel targets (point_training.cpp): far signs from connectivity.
+  const auto sdf = shapes::connected_far_signs(
+      shapes::truncated_sdf_from_oriented_points(points, normals, spec, truncation), truncation);
   return (sdf.values / truncation).to(torch::kFloat32).contiguous();
 }
 

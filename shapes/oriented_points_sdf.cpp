@@ -193,6 +193,55 @@ VoxelGrid truncated_sdf_from_oriented_points(const torch::Tensor& points,
   return grid.make_grid(values, VoxelKind::SignedDistance);
 }
 
+VoxelGrid connected_far_signs(const VoxelGrid& sdf, double truncation) {
+  sdf.validate("connected_far_signs");
+  if (sdf.kind != VoxelKind::SignedDistance) {
+    throw std::invalid_argument("connected_far_signs: grid kind is Occupancy, expected SignedDistance");
+  }
+  if (!(truncation > 0)) {
+    throw std::invalid_argument("connected_far_signs: truncation must be > 0, got " + std::to_string(truncation));
+  }
+  const auto r = sdf.resolution();
+  const int64_t nx = r[0], ny = r[1], nz = r[2];
+  auto values = sdf.values.to(torch::kFloat32).contiguous().clone();
+  float* v = values.data_ptr<float>();
+  // Clamped values are exactly +-truncation in float; the margin absorbs a float64 round trip.
+  const float far = static_cast<float>(truncation) * (1.0f - 1e-6f);
+  const int64_t count = nx * ny * nz;
+  std::vector<uint8_t> outside(static_cast<size_t>(count), 0);
+  std::vector<int64_t> queue;
+  auto visit = [&](int64_t i) {
+    if (!outside[static_cast<size_t>(i)] && std::abs(v[i]) >= far) {
+      outside[static_cast<size_t>(i)] = 1;
+      queue.push_back(i);
+    }
+  };
+  for (int64_t i = 0; i < nx; ++i) {
+    for (int64_t j = 0; j < ny; ++j) {
+      for (int64_t k = 0; k < nz; ++k) {
+        if (i == 0 || j == 0 || k == 0 || i == nx - 1 || j == ny - 1 || k == nz - 1) visit((i * ny + j) * nz + k);
+      }
+    }
+  }
+  // Breadth-first through face neighbours (the queue grows while it is read).
+  for (size_t head = 0; head < queue.size(); ++head) {
+    const int64_t c = queue[head];
+    const int64_t i = c / (ny * nz), j = (c / nz) % ny, k = c % nz;
+    if (i > 0) visit(c - ny * nz);
+    if (i + 1 < nx) visit(c + ny * nz);
+    if (j > 0) visit(c - nz);
+    if (j + 1 < ny) visit(c + nz);
+    if (k > 0) visit(c - 1);
+    if (k + 1 < nz) visit(c + 1);
+  }
+  for (int64_t c = 0; c < count; ++c) {
+    if (std::abs(v[c]) >= far) v[c] = outside[static_cast<size_t>(c)] ? std::abs(v[c]) : -std::abs(v[c]);
+  }
+  VoxelGrid out = sdf;
+  out.values = values;
+  return out;
+}
+
 VoxelGrid occupancy_from_sdf(const VoxelGrid& sdf) {
   sdf.validate("occupancy_from_sdf");
   if (sdf.kind != VoxelKind::SignedDistance) {

@@ -32,6 +32,18 @@ VoxelGrid truncated_sdf_from_oriented_points(const torch::Tensor& points,
                                              const torch::Tensor& normals, const GridSpec& grid,
                                              double truncation);
 
+// The sign of the clamped cells (|value| >= truncation) from the grid's connectivity rather than
+// from a nearest sample: a clamped cell is outside (+truncation) when a path of clamped cells
+// through face neighbours links it to the grid's border, else inside (-truncation). Cells nearer
+// the surface keep their values. Far from the surface the nearest sample is a poor judge of the
+// side (a sample on the far side of a thin part, or on an edge), and a sign flip between two
+// clamped cells is a surface in empty space for marching cubes and noise for a model trained on
+// the grid. Assumes the shape stays inside the grid (its border is outside). Throws
+// std::invalid_argument for a grid that is not a valid SignedDistance grid or truncation <= 0.
+//
+//   auto sdf = connected_far_signs(truncated_sdf_from_oriented_points(p, n, spec, t), t);
+VoxelGrid connected_far_signs(const VoxelGrid& sdf, double truncation);
+
 // 1 where sdf < 0 (inside), else 0; same placement, kind Occupancy. Throws
 // std::invalid_argument when the grid is not a valid SignedDistance grid.
 VoxelGrid occupancy_from_sdf(const VoxelGrid& sdf);

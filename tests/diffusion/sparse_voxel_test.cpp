@@ -19,6 +19,9 @@
 #include "diffusion/sparse_voxel_training.h"
 #include "diffusion/training_run.h"
 #include "io/shape_dataset.h"
+#include "shapes/dataset_sample.h"
+#include "shapes/oriented_points_sdf.h"
+#include "shapes/procedural.h"
 
 namespace shapediff::diffusion {
 namespace {
@@ -58,6 +61,30 @@ double trilinear(const torch::Tensor& g, int64_t r, int64_t i, int64_t j, int64_
         v += weight * a[lo[0] + dx][lo[1] + dy][lo[2] + dz];
       }
   return v;
+}
+
+// The targets of a procedural chair: the truncated SDF of its oriented points with the far
+// cells signed by connectivity (shapes::connected_far_signs), which here changes cells the
+// nearest-sample rule gets wrong; no clamped cell outside is left negative.
+TEST(SparseVoxelTraining, TargetsSignFarCellsByConnectivity) {
+  shapes::DatasetSampleOptions o;
+  o.scans = 0;
+  const auto sample = shapes::make_dataset_sample(shapes::make_shape(shapes::ShapeFamily::Chair, 3, 0), 3, o);
+  SparseVoxelSettings s;
+  s.grid = 32;
+  s.coarse_grid = 16;
+  const auto targets = sparse_voxel_targets(sample.surface.points, sample.surface.normals, s);
+  const auto spec = shapes::GridSpec::from_bounds({-1, -1, -1}, {1, 1, 1}, 32);
+  const double truncation = s.truncation * spec.voxel_size;
+  const auto nearest = shapes::truncated_sdf_from_oriented_points(sample.surface.points, sample.surface.normals, spec,
+                                                                   truncation);
+  const auto expected = shapes::connected_far_signs(nearest, truncation).values / truncation;
+  EXPECT_TRUE(torch::allclose(targets.fine, expected.to(torch::kFloat32), 0, 1e-6));
+  EXPECT_GT((targets.fine != (nearest.values / truncation).to(torch::kFloat32)).sum().item<int64_t>(), 0)
+      << "the chair should have far cells the nearest sample signs wrongly";
+  // The border is outside: every clamped cell there is +1.
+  const auto border = torch::cat({targets.fine[0].flatten(), targets.fine[-1].flatten()});
+  EXPECT_EQ((border < 0).sum().item<int64_t>(), 0);
 }
 
 TEST(SparseVoxelBand, UpsamplingAndBandMatchABruteForceReference) {

@@ -172,6 +172,77 @@ TEST(OrientedPointsSdf, OccupancyIsTheNegativeRegion) {
   expect_invalid([&] { occupancy_from_sdf(occ); }, "grid kind is Occupancy, expected SignedDistance");
 }
 
+// The definition written out: mark the clamped border cells outside, then sweep the whole grid
+// again and again, marking clamped cells with a marked face neighbour, until a sweep adds none.
+torch::Tensor relaxed_far_signs(const torch::Tensor& values, float truncation) {
+  auto v = values.clone();
+  auto a = v.accessor<float, 3>();
+  const int64_t X = v.size(0), Y = v.size(1), Z = v.size(2);
+  auto marked = torch::zeros({X, Y, Z}, torch::kBool);
+  auto m = marked.accessor<bool, 3>();
+  auto clamped = [&](int64_t i, int64_t j, int64_t k) { return std::abs(a[i][j][k]) >= truncation; };
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (int64_t i = 0; i < X; ++i) {
+      for (int64_t j = 0; j < Y; ++j) {
+        for (int64_t k = 0; k < Z; ++k) {
+          if (m[i][j][k] || !clamped(i, j, k)) continue;
+          bool reach = i == 0 || j == 0 || k == 0 || i == X - 1 || j == Y - 1 || k == Z - 1;
+          reach = reach || m[i - 1][j][k] || m[i + 1][j][k] || m[i][j - 1][k] || m[i][j + 1][k] ||
+                  m[i][j][k - 1] || m[i][j][k + 1];
+          if (reach) m[i][j][k] = changed = true;
+        }
+      }
+    }
+  }
+  for (int64_t i = 0; i < X; ++i) {
+    for (int64_t j = 0; j < Y; ++j) {
+      for (int64_t k = 0; k < Z; ++k) {
+        if (clamped(i, j, k)) a[i][j][k] = m[i][j][k] ? truncation : -truncation;
+      }
+    }
+  }
+  return v;
+}
+
+TEST(OrientedPointsSdf, FarSignsFollowConnectivityAsTheRelaxationDoes) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
+  for (int trial = 0; trial < 4; ++trial) {
+    GridSpec grid;
+    grid.resolution = {9, 7, 8};
+    // Random walls (band cells) and clamped cells of random sign.
+    const auto u = torch::rand({9, 7, 8}, gen);
+    const auto sign = torch::where(torch::rand({9, 7, 8}, gen) < 0.5, -1.0f, 1.0f);
+    const auto values = torch::where(u < 0.35 + 0.1 * trial, u * sign, sign * 1.0f).to(torch::kFloat32);
+    const auto fixed = connected_far_signs(grid.make_grid(values, VoxelKind::SignedDistance), 1.0);
+    EXPECT_TRUE(torch::equal(fixed.values, relaxed_far_signs(values, 1.0f))) << "trial " << trial;
+    const auto band = values.abs() < 1.0f;
+    EXPECT_TRUE(torch::equal(fixed.values.masked_select(band), values.masked_select(band)));
+  }
+}
+
+// A sphere's grid whose far cells got random signs (as a nearest sample on a thin part's far
+// side gives them) comes back with the outside positive and the enclosed inside negative.
+TEST(OrientedPointsSdf, ConnectedFarSignsRepairFlippedFarCells) {
+  const auto sphere = fibonacci_sphere(4096, 0.7);
+  const auto grid = GridSpec::from_bounds({-1, -1, -1}, {1, 1, 1}, 32);
+  const double truncation = 2 * grid.voxel_size;
+  const auto clean = truncated_sdf_from_oriented_points(sphere.first, sphere.second, grid, truncation);
+  auto flipped = clean;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(2);
+  const auto far = clean.values.abs() >= static_cast<float>(truncation) * (1 - 1e-6f);
+  const auto flip = far & (torch::rand(clean.values.sizes(), gen) < 0.2);
+  ASSERT_GT(flip.sum().item<int64_t>(), 1000);
+  flipped.values = torch::where(flip, -clean.values, clean.values);
+  const auto repaired = connected_far_signs(flipped, truncation);
+  EXPECT_TRUE(torch::equal(repaired.values, clean.values));
+  // Inside and outside far cells both exist, so neither sign is a default.
+  EXPECT_GT((clean.values < 0 & far).sum().item<int64_t>(), 100);
+  EXPECT_GT((clean.values > 0 & far).sum().item<int64_t>(), 100);
+  expect_invalid([&] { connected_far_signs(occupancy_from_sdf(clean), truncation); }, "expected SignedDistance");
+  expect_invalid([&] { connected_far_signs(clean, 0.0); }, "truncation must be > 0");
+}
+
 TEST(OrientedPointsSdf, BadInputNamesTheProblem) {
   const auto sphere = fibonacci_sphere(16, 0.5);
   const torch::Tensor& points = sphere.first;
