@@ -109,6 +109,17 @@ void check_completion(const SparseVoxelCompletionOptions& o, int64_t num_classes
 
 // The labels of one batch of count completions: the class (the null label when none), and under
 // guidance count more null labels for the unconditional half.
+// Both stages run replacement with the grids clipped to [-1, 1].
+CompletionOptions replacement_options(const SparseVoxelCompletionOptions& o) {
+  CompletionOptions co;
+  co.strategy = CompletionStrategy::Replacement;
+  co.sampler = o.sampler;
+  co.sampler_options = o.sampler_options;
+  co.sampler_options.clip_sample = true;
+  co.steps = o.steps;
+  return co;
+}
+
 torch::Tensor batch_labels(const SparseVoxelCompletionOptions& o, int64_t num_classes) {
   const int64_t label = o.label.value_or(num_classes);
   auto labels = torch::full({o.count}, label, torch::TensorOptions().dtype(torch::kLong).device(o.device));
@@ -136,12 +147,7 @@ torch::Tensor complete_dense_grids(PointModel& model, const torch::Tensor& known
     const auto cond = eps.slice(0, 0, k), uncond = eps.slice(0, k);
     return uncond + o.guidance * (cond - uncond);
   };
-  CompletionOptions co;
-  co.strategy = CompletionStrategy::Replacement;
-  co.sampler = o.sampler;
-  co.sampler_options = o.sampler_options;
-  co.sampler_options.clip_sample = true;
-  co.steps = o.steps;
+  auto co = replacement_options(o);
   co.on_progress = std::move(on_progress);
   GeneratorNoise noise(o.seed);
   const auto dev_opts = torch::TensorOptions().dtype(torch::kFloat32).device(o.device);
@@ -208,12 +214,7 @@ SparseVoxelCompletion complete_sparse_voxels(PointModel& fine, PointModel& coars
     const auto cond = both.slice(0, 0, rows), uncond = both.slice(0, rows);
     return uncond + o.guidance * (cond - uncond);
   };
-  CompletionOptions co;
-  co.strategy = CompletionStrategy::Replacement;
-  co.sampler = o.sampler;
-  co.sampler_options = o.sampler_options;
-  co.sampler_options.clip_sample = true;
-  co.steps = o.steps;
+  auto co = replacement_options(o);
 
   // Stage 2: the band of the completed grids; the band's rows the scan fixes are replaced.
   const auto batch = sparse_voxel_batch(grids, {}, s);

@@ -70,18 +70,24 @@ torch::Tensor centres(int64_t g) {
   return torch::stack({mesh[0].reshape(-1), mesh[1].reshape(-1), mesh[2].reshape(-1)}, 1);
 }
 
-TEST(SparseVoxelCompletion, KnownCellsKeepTheirValuesOnBothStages) {
-  auto models = tiny_models();
-  torch::Tensor points, normals;
-  std::tie(points, normals) = half_sphere(400);
+// Two completions, guided towards label 1, seed 7; on_progress writes the last call's counts.
+SparseVoxelCompletionOptions two_guided_completions(int64_t& last, int64_t& total) {
   SparseVoxelCompletionOptions o;
   o.count = 2;
   o.steps = 3;
   o.label = 1;
   o.guidance = 2.0;
   o.seed = 7;
+  o.on_progress = [&last, &total](int64_t done, int64_t all) { last = done, total = all; };
+  return o;
+}
+
+TEST(SparseVoxelCompletion, KnownCellsKeepTheirValuesOnBothStages) {
+  auto models = tiny_models();
+  torch::Tensor points, normals;
+  std::tie(points, normals) = half_sphere(400);
   int64_t last = 0, total = 0;
-  o.on_progress = [&](int64_t done, int64_t all) { last = done, total = all; };
+  auto o = two_guided_completions(last, total);
   const auto c = complete_sparse_voxels(models.fine, models.coarse, points, normals, o);
   EXPECT_EQ(c.samples.grids.sizes(), (std::vector<int64_t>{2, 16, 16, 16}));
   EXPECT_EQ(c.samples.coarse.sizes(), (std::vector<int64_t>{2, 8, 8, 8}));
@@ -126,14 +132,8 @@ TEST(SparseVoxelCompletion, AVoxelModelAloneRunsStageOneOfThePipeline) {
   auto models = tiny_models();
   torch::Tensor points, normals;
   std::tie(points, normals) = half_sphere(400);
-  SparseVoxelCompletionOptions o;
-  o.count = 2;
-  o.steps = 3;
-  o.label = 1;
-  o.guidance = 2.0;
-  o.seed = 7;
   int64_t last = 0, total = 0;
-  o.on_progress = [&](int64_t done, int64_t all) { last = done, total = all; };
+  auto o = two_guided_completions(last, total);
   const auto v = complete_voxels(models.coarse, points, normals, o);
   EXPECT_EQ(v.grids.sizes(), (std::vector<int64_t>{2, 8, 8, 8}));
   EXPECT_EQ(total, 3);
