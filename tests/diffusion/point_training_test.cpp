@@ -164,13 +164,7 @@ std::vector<torch::Tensor> state_of(const std::string& checkpoint, const std::st
   return out;
 }
 
-std::vector<double> logged_losses(const std::string& run) {
-  std::ifstream in(run_log_path(run));
-  std::vector<double> out;
-  std::string line;
-  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line).at("loss").get<double>());
-  return out;
-}
+using testing::logged_losses;
 
 const auto message_of = testing::exception_message;
 

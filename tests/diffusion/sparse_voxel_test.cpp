@@ -274,13 +274,7 @@ void make_dataset(const std::string& dir) {
   writer.finish();
 }
 
-std::vector<double> logged_losses(const std::string& run) {
-  std::ifstream in(run_log_path(run));
-  std::vector<double> out;
-  std::string line;
-  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line).at("loss").get<double>());
-  return out;
-}
+using testing::logged_losses;
 
 TEST(SparseVoxelTraining, TrainsOnBandCellsAndResumesExactly) {
   testing::ScratchDir tmp("sparse-voxel-training");

@@ -158,13 +158,7 @@ TEST(SuperResolution, ModelFilesKeepTheTask) {
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i]));
 }
 
-std::vector<double> logged_losses(const std::string& run) {
-  std::ifstream in(run_log_path(run));
-  std::vector<double> out;
-  std::string line;
-  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line).at("loss").get<double>());
-  return out;
-}
+using testing::logged_losses;
 
 TEST(SuperResolution, TrainsOnAPngFolderAndResumesExactly) {
   testing::ScratchDir tmp;

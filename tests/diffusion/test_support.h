@@ -1,4 +1,5 @@
-// Helpers shared by the diffusion tests: where the reference data lives, scratch folders.
+// Helpers shared by the diffusion tests: where the reference data lives, scratch folders,
+// error messages, training logs.
 #pragma once
 
 #include <stdlib.h>
@@ -7,7 +8,13 @@
 #include <filesystem>
 #include <functional>
 #include <stdexcept>
+#include <fstream>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "diffusion/training_run.h"
 
 namespace shapediff::testing {
 
@@ -61,6 +68,15 @@ inline std::string exception_message(const std::function<void()>& fn) {
     return e.what();
   }
   return "(no exception)";
+}
+
+// The loss of every line of a training run's log.jsonl, in order.
+inline std::vector<double> logged_losses(const std::string& run) {
+  std::ifstream in(diffusion::run_log_path(run));
+  std::vector<double> out;
+  std::string line;
+  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line).at("loss").get<double>());
+  return out;
 }
 
 }  // namespace shapediff::testing
