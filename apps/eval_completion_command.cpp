@@ -204,6 +204,9 @@ int run_eval_completion(const EvalCompletionArgs& a) {
   if (a.samples < 1) throw std::invalid_argument("--samples = " + std::to_string(a.samples) + " (must be >= 1)");
   if (a.per_category < 1) throw std::invalid_argument("--per-category = " + std::to_string(a.per_category) + " (must be >= 1)");
   if (!(a.threshold > 0)) throw std::invalid_argument("--threshold must be > 0");
+  if (!(a.strength > 0 && a.strength <= 1)) {
+    throw std::invalid_argument("--strength = " + std::to_string(a.strength) + " (must be in (0, 1])");
+  }
   const auto info = io::read_dataset_info(a.data);
   if (info.scans == 0) throw std::invalid_argument(a.data + ": the dataset has no virtual scans to complete");
   if (a.view < 0 || a.view >= info.scans) {
@@ -227,6 +230,12 @@ int run_eval_completion(const EvalCompletionArgs& a) {
     std::stringstream ss(a.strategies);
     std::string m;
     while (std::getline(ss, m, ',')) {
+      const auto names = diffusion::point_completion_method_names();
+      if (std::find(names.begin(), names.end(), base_method(m)) == names.end()) {
+        throw std::invalid_argument("--strategies: unknown strategy '" + m +
+                                    "' (choose from conditional, replacement, repaint, sdedit, "
+                                    "conditional+retrieval, sdedit+retrieval)");
+      }
       const auto kind = diffusion::parse_point_completion_method(base_method(m));
       if (base_method(m) != m && kind != diffusion::PointCompletionMethod::Conditional &&
           kind != diffusion::PointCompletionMethod::SDEdit) {

@@ -216,6 +216,14 @@ TEST_F(CliComplete, EvalCompletionScoresEveryMethodAndNamesBadInput) {
           (root_ / "generation").string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("only conditional and sdedit can refine"), std::string::npos) << r.out;
+  r = run("eval-completion --data " + scanned + " --split train --strategies foo+retrieval --model " +
+          (root_ / "generation").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("unknown strategy 'foo+retrieval'"), std::string::npos) << r.out;
+  r = run("eval-completion --data " + scanned + " --split train --strength 0 --completion-model " +
+          (root_ / "completion").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("--strength = 0"), std::string::npos) << r.out;
   r = run("eval-completion --data " + scanned + " --split train --guidance 2 --completion-model " +
           (root_ / "completion").string());
   EXPECT_EQ(r.code, 2);
