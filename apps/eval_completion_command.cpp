@@ -9,7 +9,9 @@
 // noised to --strength. --voxel-model scores the voxel pipeline (sparse-voxel or voxel models,
 // VoxelPipeline below) on the same scans: its grids are meshed and sampled like a point cloud.
 #include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -25,6 +27,7 @@
 #include "diffusion/point_model.h"
 #include "diffusion/sparse_voxel_completion.h"
 #include "io/json_file.h"
+#include "io/point_cloud_io.h"
 #include "io/shape_dataset.h"
 #include "shapes/chamfer.h"
 #include "shapes/emd.h"
@@ -60,6 +63,7 @@ struct EvalCompletionArgs {
   uint64_t seed = 0;
   int64_t threads = 2;
   std::string json;
+  std::string save;  // folder: every scored result as <save>/<method>/<shape id>.ply, and the truth and scan
 };
 
 std::vector<io::ShapeRecord> read_split(const std::string& dir, const io::DatasetInfo& info, const std::string& split) {
@@ -84,16 +88,30 @@ std::string base_method(const std::string& name) {
   return name;
 }
 
+// CD's two directed terms are kept apart: accuracy (result -> truth: how far the result's points
+// are from the surface) and completeness (truth -> result: how far the surface is from the
+// result's points). Their sum is the CD.
 struct Scores {
-  double cd = 0, emd = 0, f = 0;
+  double cd = 0, acc = 0, comp = 0, emd = 0, f = 0;
   int64_t n = 0;
-  void add(double c, double e, double fs) {
+  void add(double c, double ac, double co, double e, double fs) {
     cd += c;
+    acc += ac;
+    comp += co;
     emd += e;
     f += fs;
     ++n;
   }
 };
+
+// A shape id as a file name: characters other than letters, digits, '-', '_' and '.' become '_'.
+std::string file_stem(const std::string& id) {
+  std::string out = id;
+  for (auto& ch : out) {
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_' && ch != '.') ch = '_';
+  }
+  return out.empty() || out[0] == '.' ? "_" + out : out;
+}
 
 // --voxel-model: the voxel pipeline of `shapediff complete` on the same scans. A sparse-voxel
 // model with its stage-1 voxel model (--coarse-model) gives two rows from one run: sparse-voxels
@@ -207,6 +225,13 @@ int run_eval_completion(const EvalCompletionArgs& a) {
   if (!(a.strength > 0 && a.strength <= 1)) {
     throw std::invalid_argument("--strength = " + std::to_string(a.strength) + " (must be in (0, 1])");
   }
+  if (!a.save.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(a.save, ec);
+    if (ec || !std::filesystem::is_directory(a.save)) {
+      throw std::invalid_argument("--save " + a.save + ": cannot make that folder" + (ec ? " (" + ec.message() + ")" : ""));
+    }
+  }
   const auto info = io::read_dataset_info(a.data);
   if (info.scans == 0) throw std::invalid_argument(a.data + ": the dataset has no virtual scans to complete");
   if (a.view < 0 || a.view >= info.scans) {
@@ -311,16 +336,27 @@ int run_eval_completion(const EvalCompletionArgs& a) {
   emd.method = shapes::EmdMethod::Approximate;
   std::map<std::string, std::map<std::string, Scores>> table;  // method -> category -> scores
   std::map<std::string, double> seconds;
+  nlohmann::json per_shape = nlohmann::json::array();  // one entry per test shape, in order
   auto score = [&](const std::string& method, const std::string& category, const torch::Tensor& result,
-                   const torch::Tensor& truth) {
+                   const torch::Tensor& truth, const std::string& id) {
     auto x = result.unsqueeze(0).to(torch::kFloat32).contiguous(), y = truth.unsqueeze(0).contiguous();
     const double cd = shapes::chamfer_distance(x, y).item<double>();
+    const auto nearest = shapes::nearest_squared_distances(x, y);
+    const double acc = nearest.a_to_b.to(torch::kFloat64).mean().item<double>();
+    const double comp = nearest.b_to_a.to(torch::kFloat64).mean().item<double>();
     const double fs = shapes::fscore(x, y, a.threshold).fscore.item<double>();
     // EMD needs equal counts: the result is resampled to the truth's (repeats where it is smaller).
     auto xe = x.size(1) == y.size(1) ? x : diffusion::resample_partial(x[0], y.size(1), a.seed).unsqueeze(0);
     const double e = shapes::earth_movers_distance(xe.contiguous(), y, emd).value.item<double>();
-    table[method][category].add(cd, e, fs);
-    table[method]["all"].add(cd, e, fs);
+    table[method][category].add(cd, acc, comp, e, fs);
+    table[method]["all"].add(cd, acc, comp, e, fs);
+    per_shape.back()["results"][method] = {
+        {"cd", cd}, {"accuracy", acc}, {"completeness", comp}, {"emd", e}, {"fscore", fs}};
+    if (!a.save.empty()) {
+      std::filesystem::create_directories(a.save + "/" + method);
+      io::write_point_cloud(a.save + "/" + method + "/" + file_stem(id) + ".ply",
+                            shapes::PointCloud{x[0].contiguous(), {}, {}});
+    }
   };
 
   Progress progress("eval-completion", static_cast<int64_t>(test.size() * (methods.size() + (voxels ? 3 : 2))),
@@ -330,15 +366,22 @@ int run_eval_completion(const EvalCompletionArgs& a) {
   for (const auto& r : test) {
     const auto& category = info.categories.at(static_cast<size_t>(r.label));
     const auto scan = r.partial[a.view].contiguous();  // [M,3] stored frame
-    score("input", category, scan, r.points);
+    per_shape.push_back({{"id", r.id}, {"category", category}});
+    if (!a.save.empty()) {
+      std::filesystem::create_directories(a.save + "/truth");
+      io::write_point_cloud(a.save + "/truth/" + file_stem(r.id) + ".ply", shapes::PointCloud{r.points, {}, {}});
+    }
+    score("input", category, scan, r.points, r.id);
     // Sampling noise: the truth's two halves (even and odd rows of a random surface sample)
     // differ by a CD of about twice what two independent samples of the truth's size would
     // (CD scales with the area per point), so half of it estimates the least CD any method can
     // expect.
     const int64_t n = r.points.size(0);
-    floor_cd += 0.5 * shapes::chamfer_distance(r.points.slice(0, 0, n, 2).unsqueeze(0).contiguous(),
-                                               r.points.slice(0, 1, n, 2).unsqueeze(0).contiguous())
-                          .item<double>();
+    const double floor = 0.5 * shapes::chamfer_distance(r.points.slice(0, 0, n, 2).unsqueeze(0).contiguous(),
+                                                        r.points.slice(0, 1, n, 2).unsqueeze(0).contiguous())
+                                   .item<double>();
+    per_shape.back()["cd_floor"] = floor;
+    floor_cd += floor;
     progress.update(++done);
     auto t0 = std::chrono::steady_clock::now();
     // Retrieval: the training shape nearest to the scan by one-sided Chamfer distance (among
@@ -349,7 +392,7 @@ int run_eval_completion(const EvalCompletionArgs& a) {
     const int64_t best = nearest.a_to_b.mean(1).argmin().item<int64_t>();
     seconds["retrieval"] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const auto retrieved = candidates[best];
-    score("retrieval", category, retrieved, r.points);
+    score("retrieval", category, retrieved, r.points, r.id);
     progress.update(++done);
     for (const auto& m : methods) {
       const auto kind = diffusion::parse_point_completion_method(base_method(m));
@@ -370,14 +413,14 @@ int run_eval_completion(const EvalCompletionArgs& a) {
       auto c = diffusion::complete_points(model, model.to_model_frame(scan), o);
       const int64_t pick = diffusion::medoid_completion(c.points);
       seconds[m] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      score(m, category, model.to_dataset_frame(c.points[pick]), r.points);
+      score(m, category, model.to_dataset_frame(c.points[pick]), r.points, r.id);
       progress.update(++done);
     }
     if (voxels) {
       const auto label = model_label(voxels->labelled(), category);
       for (const auto& [row, result] : complete_scan_with_voxels(*voxels, scan, r.points.size(0), label, a)) {
         seconds[row] += result.second;
-        score(row, category, result.first, r.points);
+        score(row, category, result.first, r.points, r.id);
       }
       progress.update(++done);
     }
@@ -416,7 +459,8 @@ int run_eval_completion(const EvalCompletionArgs& a) {
       const auto& s = it->second;
       const double n = static_cast<double>(s.n);
       md << " " << s.cd / n << " | " << s.emd / n << " | " << s.f / n << " |";
-      json["results"][m][c] = {{"cd", s.cd / n}, {"emd", s.emd / n}, {"fscore", s.f / n}, {"shapes", s.n}};
+      json["results"][m][c] = {{"cd", s.cd / n},         {"accuracy", s.acc / n}, {"completeness", s.comp / n},
+                               {"emd", s.emd / n},       {"fscore", s.f / n},     {"shapes", s.n}};
     }
     json["seconds_per_shape"][m] = per_shape;
     md << "\n";
@@ -426,6 +470,15 @@ int run_eval_completion(const EvalCompletionArgs& a) {
             << shapes::to_string(info.normalization.kind) << "); " << test.size() << " shapes, scan view " << a.view
             << (a.category_known ? "; category known to every method" : "")
             << (a.samples > 1 ? "; each method's medoid of " + std::to_string(a.samples) + " completions" : "") << "\n";
+  // Where each method's CD comes from, over all shapes.
+  std::cout << "CD = accuracy (result -> truth) + completeness (truth -> result), all shapes:";
+  for (const auto& m : rows) {
+    const auto& s = table[m]["all"];
+    if (s.n == 0) continue;
+    std::cout << (m == rows.front() ? " " : "; ") << m << " " << s.acc / s.n << " + " << s.comp / s.n;
+  }
+  std::cout << "\n";
+  json["shapes_scored"] = per_shape;
   const double floor_mean = floor_cd / static_cast<double>(test.size());
   std::cout << "CD floor (sampling noise, from each truth cloud's two halves): " << floor_mean << "\n";
   json["cd_floor"] = floor_mean;
@@ -487,7 +540,12 @@ void add_eval_completion_command(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_option("--seed", a->seed, "Seed")->capture_default_str();
   cmd->add_option("--threads", a->threads, "CPU threads")->capture_default_str();
-  cmd->add_option("--json", a->json, "Also write the numbers as JSON");
+  cmd->add_option("--json", a->json,
+                  "Also write the numbers as JSON, with every shape's own scores (shapes_scored) and CD's two "
+                  "directed terms (accuracy: result -> truth, completeness: truth -> result)");
+  cmd->add_option("--save", a->save,
+                  "Folder for the clouds scored: <method>/<shape id>.ply for every method (input is the "
+                  "scan), and truth/<shape id>.ply, in the stored frame");
   cmd->callback([a, &action] { action = [a] { return run_eval_completion(*a); }; });
 }
 

@@ -136,13 +136,49 @@ TEST_F(CliComplete, EvalCompletionScoresEveryMethodAndNamesBadInput) {
   // scan alone by far.
   auto r = run("eval-completion --data " + scanned + " --split train --per-category 1 --steps 3 --threads 1"
                " --jump-length 2 --jump-n-sample 2 --completion-model " + (root_ / "completion").string() + " --model " +
-               (root_ / "generation").string() + " --json " + json_path.string());
+               (root_ / "generation").string() + " --json " + json_path.string() + " --save " +
+               (root_ / "saved").string());
   ASSERT_EQ(r.code, 0) << r.out;
   for (const char* row : {"| input", "| retrieval", "| conditional", "| replacement", "| repaint", "| sdedit"}) {
     EXPECT_NE(r.out.find(row), std::string::npos) << row << "\n" << r.out;
   }
   const auto j = nlohmann::json::parse(bytes(json_path));
   EXPECT_EQ(j.at("shapes").get<int>(), 2);
+  // Every shape's own scores: CD splits into its two directed terms, the table's rows are their
+  // means, and --save wrote each scored cloud (retrieval finds the training shape itself here).
+  const auto& scored = j.at("shapes_scored");
+  ASSERT_EQ(scored.size(), 2u);
+  for (const char* m : {"input", "retrieval", "conditional", "replacement", "repaint", "sdedit"}) {
+    double cd_sum = 0;
+    for (const auto& s : scored) {
+      const auto& e = s.at("results").at(m);
+      EXPECT_NEAR(e.at("accuracy").get<double>() + e.at("completeness").get<double>(), e.at("cd").get<double>(),
+                  1e-6 * (1 + e.at("cd").get<double>())) << m;
+      cd_sum += e.at("cd").get<double>();
+      const auto id = s.at("id").get<std::string>();
+      std::string stem = id;
+      std::replace(stem.begin(), stem.end(), '/', '_');
+      EXPECT_TRUE(fs::exists(root_ / "saved" / m / (stem + ".ply"))) << m << " " << id;
+      EXPECT_TRUE(fs::exists(root_ / "saved" / "truth" / (stem + ".ply"))) << id;
+    }
+    EXPECT_NEAR(cd_sum / 2, j["results"][m]["all"]["cd"].get<double>(), 1e-9) << m;
+  }
+  // Retrieval found each training shape itself: its saved cloud is the truth's, byte for byte,
+  // and the scan's file holds the scan's points.
+  for (const auto& s : scored) {
+    auto stem = s.at("id").get<std::string>();
+    std::replace(stem.begin(), stem.end(), '/', '_');
+    EXPECT_EQ(s["results"]["retrieval"]["cd"].get<double>(), 0.0);
+    EXPECT_EQ(bytes(root_ / "saved" / "retrieval" / (stem + ".ply")), bytes(root_ / "saved" / "truth" / (stem + ".ply")));
+    EXPECT_NE(bytes(root_ / "saved" / "truth" / (stem + ".ply")).find("element vertex 128\n"), std::string::npos);
+    EXPECT_NE(bytes(root_ / "saved" / "input" / (stem + ".ply")), bytes(root_ / "saved" / "truth" / (stem + ".ply")));
+  }
+  EXPECT_NE(r.out.find("CD = accuracy (result -> truth) + completeness"), std::string::npos) << r.out;
+  std::ofstream(root_ / "a_file") << "x";
+  auto bad = run("eval-completion --data " + scanned + " --split train --completion-model " +
+                 (root_ / "completion").string() + " --save " + (root_ / "a_file").string());
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.out.find("--save"), std::string::npos) << bad.out;
   const double input_cd = j["results"]["input"]["all"]["cd"].get<double>();
   const double retrieval_cd = j["results"]["retrieval"]["all"]["cd"].get<double>();
   EXPECT_LT(retrieval_cd, 0.01 * input_cd) << r.out;
