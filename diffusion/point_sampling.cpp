@@ -73,7 +73,8 @@ PointSamples sample_with(torch::nn::Module& module, const ConditionalNet& forwar
     auto labels2 = torch::cat({labels, torch::full({b}, null_label, labels.options())});
     // Guided runs push the conditional and unconditional halves through one forward pass.
     Denoiser denoiser = [&](const torch::Tensor& x, const torch::Tensor& t) {
-      if (!guided_run) return forward(x, t, labels);
+      // An unconditional network takes no labels at all (the U-Net refuses them).
+      if (!guided_run) return forward(x, t, num_classes > 0 ? labels : torch::Tensor());
       auto out = forward(torch::cat({x, x}), t, labels2);
       auto cond = out.slice(0, 0, b), uncond = out.slice(0, b);
       return uncond + options.guidance * (cond - uncond);

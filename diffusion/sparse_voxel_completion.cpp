@@ -142,7 +142,8 @@ torch::Tensor complete_dense_grids(PointModel& model, const torch::Tensor& known
   Denoiser denoiser = [&](const torch::Tensor& x, const torch::Tensor& t) {
     const auto xs = guided_run ? torch::cat({x, x}) : x;
     const auto tb = t.reshape({1}).expand({xs.size(0)}).to(o.device);
-    const auto eps = grid_net->forward(xs, tb, labels);
+    // An unconditional network takes no labels at all.
+    const auto eps = grid_net->forward(xs, tb, model.config.num_classes > 0 ? labels : torch::Tensor());
     if (!guided_run) return eps;
     const auto cond = eps.slice(0, 0, k), uncond = eps.slice(0, k);
     return uncond + o.guidance * (cond - uncond);

@@ -13,7 +13,9 @@
 
 #include "diffusion/point_model.h"
 #include "diffusion/sparse_voxel_band.h"
+#include "diffusion/point_sampling.h"
 #include "diffusion/sparse_voxel_completion.h"
+#include "diffusion/sparse_voxel_sampling.h"
 #include "diffusion/sparse_voxel_training.h"
 #include "shapes/chamfer.h"
 #include "shapes/grid_spec.h"
@@ -28,8 +30,9 @@ struct Models {
   PointModel fine, coarse;
 };
 
-// A 16^3 sparse model over an 8^3 voxel model, both tiny and untrained, two classes.
-Models tiny_models() {
+// A 16^3 sparse model over an 8^3 voxel model, both tiny and untrained, two classes (none with
+// classes = 0: unconditional networks).
+Models tiny_models(int64_t classes = 2) {
   torch::manual_seed(3);
   PointModelConfig f;
   f.representation = Representation::SparseVoxels;
@@ -40,8 +43,8 @@ Models tiny_models() {
   f.sparse_voxels.band = 1.5;
   f.sparse_voxels.dilation = 1;
   f.sparse_voxels.unet = sparse::SparseUNetPreset::Tiny;
-  f.num_classes = 2;
-  f.classes = {"ball", "box"};
+  f.num_classes = classes;
+  if (classes > 0) f.classes = {"ball", "box"};
   f.points = 128;
   f.dataset_normalization = shapes::NormalizationKind::UnitSphere;
   PointModelConfig c;
@@ -49,8 +52,8 @@ Models tiny_models() {
   c.voxels.grid = 8;
   c.voxels.truncation = 2.0;
   c.voxels.unet = networks::UNetPreset::Tiny;
-  c.num_classes = 2;
-  c.classes = {"ball", "box"};
+  c.num_classes = classes;
+  if (classes > 0) c.classes = {"ball", "box"};
   return {make_point_model(f), make_point_model(c)};
 }
 
@@ -126,6 +129,36 @@ TEST(SparseVoxelCompletion, KnownCellsKeepTheirValuesOnBothStages) {
   // The same seed gives the same grids.
   const auto again = complete_sparse_voxels(models.fine, models.coarse, points, normals, o);
   EXPECT_TRUE(torch::equal(again.samples.grids, c.samples.grids));
+}
+
+// Unconditional models: the U-Nets refuse labels, so none may reach them (a bug once: sampling
+// or completing with an unconditional voxel model failed with "labels given to an
+// unconditional network").
+TEST(SparseVoxelCompletion, UnconditionalModelsSampleAndComplete) {
+  auto models = tiny_models(0);
+  ASSERT_EQ(models.coarse.config.num_classes, 0);
+  torch::Tensor points, normals;
+  std::tie(points, normals) = half_sphere(400);
+  SparseVoxelCompletionOptions o;
+  o.count = 2;
+  o.steps = 3;
+  const auto v = complete_voxels(models.coarse, points, normals, o);
+  EXPECT_EQ(v.grids.sizes(), (std::vector<int64_t>{2, 8, 8, 8}));
+  EXPECT_TRUE(torch::isfinite(v.grids).all().item<bool>());
+  const auto c = complete_sparse_voxels(models.fine, models.coarse, points, normals, o);
+  EXPECT_EQ(c.samples.grids.sizes(), (std::vector<int64_t>{2, 16, 16, 16}));
+  EXPECT_TRUE(torch::equal(v.grids, c.samples.coarse));
+  PointSampleOptions s;
+  s.count = 2;
+  s.steps = 3;
+  const auto grids = sample_grids(models.coarse.grid_net, 8, 0, models.coarse.config.schedule, s);
+  EXPECT_EQ(grids.points.sizes(), (std::vector<int64_t>{2, 1, 8, 8, 8}));
+  EXPECT_TRUE(torch::isfinite(grids.points).all().item<bool>());
+  const auto fine = sample_sparse_voxels(models.fine, models.coarse, s);
+  EXPECT_EQ(fine.grids.sizes(), (std::vector<int64_t>{2, 16, 16, 16}));
+  // A label for a model without classes is still refused, by name.
+  o.label = 0;
+  EXPECT_NE(message_of([&] { complete_voxels(models.coarse, points, normals, o); }).find("label"), std::string::npos);
 }
 
 TEST(SparseVoxelCompletion, AVoxelModelAloneRunsStageOneOfThePipeline) {
