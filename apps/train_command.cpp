@@ -204,7 +204,21 @@ int run_train(const TrainArgs& a) {
         m.images.unet = unet;
         m.sparse_voxels.unet = sparse::parse_sparse_unet_preset(networks::to_string(m.preset));
       }
+      // A points config predicts epsilon, which fails on signed-distance grids (mostly the
+      // constant +1: the noisiest steps' x0 estimates are noise amplified ~150x, and samples fill
+      // with inside cells); a voxel model made from it predicts velocity instead.
+      if (r == diffusion::Representation::Voxels && m.representation == diffusion::Representation::Points &&
+          o.config->schedule.prediction == diffusion::Prediction::Epsilon) {
+        o.config->schedule.prediction = diffusion::Prediction::Velocity;
+        std::cout << "--representation voxels: schedule.prediction_type v_prediction (epsilon does not learn "
+                     "signed-distance grids; set it in a voxel config to choose)\n";
+      }
       m.representation = r;
+    }
+    if (o.config->model.representation == diffusion::Representation::Voxels &&
+        o.config->schedule.prediction == diffusion::Prediction::Epsilon) {
+      std::cout << "warning: " << a.config << ": a voxel model with prediction_type epsilon samples grids full of "
+                   "inside cells however low its loss (benchmarks/RESULTS.md); v_prediction learns them\n";
     }
     o.config->validate(a.config);
   } else if (!a.resume) {

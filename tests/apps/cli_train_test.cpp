@@ -193,9 +193,32 @@ TEST_F(CliTrain, VoxelModelsTrainAndSampleGridsAndMeshes) {
   EXPECT_NE(text.find("\"representation\": \"voxels\""), std::string::npos) << text;
 
   // A points config switched to voxels on the command line (its tiny preset becomes the U-Net's).
+  // Its epsilon prediction becomes velocity, said on the console, and the run's config keeps it.
+  const auto flag_run = scratch("voxels_flag");
   r = run("train --config " + kTinyConfig + " --representation voxels --data " + data(256) + " --out " +
-          scratch("voxels_flag").string() + " --threads 1 --steps 1");
+          flag_run.string() + " --threads 1 --steps 1");
   EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("prediction_type v_prediction"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("warning"), std::string::npos) << r.out;
+  {
+    std::ifstream in(flag_run / "config.json");
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_NE(text.find("\"v_prediction\""), std::string::npos) << text;
+  }
+  // A voxel config that asks for epsilon gets it, with a warning.
+  {
+    std::ifstream in(voxel_config);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto at = text.find("\"v_prediction\"");
+    ASSERT_NE(at, std::string::npos) << text;
+    text.replace(at, 14, "\"epsilon\"");
+    std::ofstream(scratch_path("voxels_eps.json")) << text;
+  }
+  r = run("train --config " + scratch_path("voxels_eps.json") + " --data " + data(256) + " --out " +
+          scratch("voxels_eps").string() + " --threads 1 --steps 1");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("warning: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("prediction_type epsilon"), std::string::npos) << r.out;
   // Options that apply to point models only, and a voxel model where a point model belongs.
   for (const char* opt : {"--mesh poisson", "--points 64", "--trajectory 2"}) {
     r = run("sample --model " + out.string() + " --count 1 --out " + scratch("voxel_bad").string() + " " + opt);
