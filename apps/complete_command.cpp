@@ -29,8 +29,6 @@
 #include "io/point_render.h"
 #include "io/scan_io.h"
 #include "shapediff/config.h"
-#include "shapes/grid_spec.h"
-#include "shapes/marching_cubes.h"
 #include "shapes/scan_preparation.h"
 #include "viewer/live_view.h"
 
@@ -155,7 +153,6 @@ int run_sparse_voxel_complete(const CompleteArgs& a, diffusion::PointModel& fine
   if (progress) progress->finish();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const int64_t r = fine.config.sparse_voxels.grid;
-  const auto spec = shapes::GridSpec::from_bounds({-1, -1, -1}, {1, 1, 1}, r);
   int64_t meshes = 0;
   write_folder_atomically(a.out, [&](const fs::path& tmp) {
     shapes::PointCloud input_cloud;
@@ -165,8 +162,7 @@ int run_sparse_voxel_complete(const CompleteArgs& a, diffusion::PointModel& fine
       const auto grid = result.samples.grids[i].contiguous();
       io::write_npy((tmp / numbered("grid_", i, a.samples, ".npy")).string(), grid);
       io::write_npy((tmp / numbered("coarse_", i, a.samples, ".npy")).string(), result.samples.coarse[i].contiguous());
-      const shapes::VoxelGrid g{grid, spec.origin, spec.voxel_size, shapes::VoxelKind::SignedDistance};
-      auto mesh = shapes::marching_cubes(g, {0.0, false, shapes::IsoSurfaceMethod::Cubes});
+      auto mesh = diffusion::grid_surface(grid);
       if (mesh.faces.size(0) == 0) continue;  // no zero crossing: nothing to mesh
       mesh.vertices = prepared.frame.to_scan(mesh.vertices).contiguous();
       io::write_mesh((tmp / numbered("completion_", i, a.samples, "_mesh.ply")).string(), mesh);

@@ -17,6 +17,7 @@
 #include "apps/progress.h"
 #include "diffusion/point_model.h"
 #include "diffusion/point_sampling.h"
+#include "diffusion/sparse_voxel_completion.h"
 #include "diffusion/sparse_voxel_sampling.h"
 #include "io/image_folder.h"
 #include "io/json_file.h"
@@ -24,8 +25,6 @@
 #include "io/npy.h"
 #include "io/npz.h"
 #include "io/point_cloud_io.h"
-#include "shapes/grid_spec.h"
-#include "shapes/marching_cubes.h"
 #include "shapediff/config.h"
 #include "viewer/live_view.h"
 
@@ -81,12 +80,11 @@ diffusion::PointSamples sample_with_view(diffusion::PointModel& model, diffusion
 }
 
 // Voxel models: grid_NNNN.npy (the sampled truncated signed distance, [G,G,G] in [-1, 1]),
-// shape_NNNN_mesh.ply (its zero level set by marching cubes, in the dataset frame), samples.npz
+// shape_NNNN_mesh.ply (its zero level set by marching cubes less the crossings between saturated cells, diffusion::grid_surface; dataset frame), samples.npz
 // {grids [K,G,G,G], labels}, samples.json. Written into `tmp`; returns the meshes made.
 int64_t write_voxel_samples(const fs::path& tmp, const diffusion::PointModel& model,
                             const diffusion::PointSamples& samples, int64_t count, nlohmann::json& meta) {
   const int64_t g = model.config.voxels.grid;
-  const auto spec = shapes::GridSpec::from_bounds({-1, -1, -1}, {1, 1, 1}, g);
   const auto grids = samples.points.reshape({count, g, g, g}).contiguous();
   const int width = std::max<int>(4, static_cast<int>(std::to_string(count - 1).size()));
   int64_t meshes = 0;
@@ -94,8 +92,7 @@ int64_t write_voxel_samples(const fs::path& tmp, const diffusion::PointModel& mo
     std::ostringstream stem;
     stem << std::setw(width) << std::setfill('0') << i;
     io::write_npy((tmp / ("grid_" + stem.str() + ".npy")).string(), grids[i].contiguous());
-    shapes::VoxelGrid grid{grids[i].contiguous(), spec.origin, spec.voxel_size, shapes::VoxelKind::SignedDistance};
-    const auto mesh = shapes::marching_cubes(grid, {0.0, false, shapes::IsoSurfaceMethod::Cubes});
+    const auto mesh = diffusion::grid_surface(grids[i]);
     if (mesh.faces.size(0) == 0) continue;  // no zero crossing: nothing to mesh
     io::write_mesh((tmp / ("shape_" + stem.str() + "_mesh.ply")).string(), mesh);
     ++meshes;
@@ -134,7 +131,6 @@ int run_sparse_voxel_sample(const SampleCommandArgs& a, diffusion::PointModel& f
   if (o.device.is_cuda()) torch::cuda::synchronize();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const int64_t r = fine.config.sparse_voxels.grid;
-  const auto spec = shapes::GridSpec::from_bounds({-1, -1, -1}, {1, 1, 1}, r);
   int64_t meshes = 0;
   write_folder_atomically(a.out, [&](const fs::path& tmp) {
     const int width = std::max<int>(4, static_cast<int>(std::to_string(a.count - 1).size()));
@@ -144,8 +140,7 @@ int run_sparse_voxel_sample(const SampleCommandArgs& a, diffusion::PointModel& f
       const auto grid = samples.grids[i].contiguous();
       io::write_npy((tmp / ("grid_" + stem.str() + ".npy")).string(), grid);
       io::write_npy((tmp / ("coarse_" + stem.str() + ".npy")).string(), samples.coarse[i].contiguous());
-      const shapes::VoxelGrid g{grid, spec.origin, spec.voxel_size, shapes::VoxelKind::SignedDistance};
-      const auto mesh = shapes::marching_cubes(g, {0.0, false, shapes::IsoSurfaceMethod::Cubes});
+      const auto mesh = diffusion::grid_surface(grid);
       if (mesh.faces.size(0) == 0) continue;  // no zero crossing: nothing to mesh
       io::write_mesh((tmp / ("shape_" + stem.str() + "_mesh.ply")).string(), mesh);
       ++meshes;
