@@ -25,6 +25,8 @@
 #include "io/npy.h"
 #include "io/npz.h"
 #include "io/point_cloud_io.h"
+#include "io/point_render.h"
+#include "io/png.h"
 #include "shapediff/config.h"
 #include "viewer/live_view.h"
 
@@ -79,6 +81,37 @@ diffusion::PointSamples sample_with_view(diffusion::PointModel& model, diffusion
 #endif
 }
 
+// samples.png: the first (up to 16) shapes as rendered points, four to a row, each panel
+// 200x200 from the same camera, with the whole [-1, 1]^3 of the stored frame in view so that
+// sizes compare. A shape without points leaves its panel blank.
+void write_shape_sheet(const fs::path& path, const std::vector<torch::Tensor>& clouds) {
+  if (clouds.empty()) return;
+  io::RenderOptions ro;
+  ro.width = ro.height = 200;
+  ro.extent = 1.0;
+  ro.point_radius = 1.3;
+  const size_t shown = std::min<size_t>(clouds.size(), 16), columns = std::min<size_t>(shown, 4);
+  std::vector<torch::Tensor> rows;
+  for (size_t r = 0; r * columns < shown; ++r) {
+    std::vector<torch::Tensor> panels;
+    for (size_t c = 0; c < columns; ++c) {
+      const size_t k = r * columns + c;
+      if (k < shown && clouds[k].defined() && clouds[k].size(0) > 0) {
+        panels.push_back(io::render_points({{clouds[k].to(torch::kFloat32).contiguous(), {0.2, 0.4, 0.8}}}, ro));
+      } else {
+        panels.push_back(torch::full({ro.height, ro.width, 3}, 255, torch::kUInt8));
+      }
+    }
+    rows.push_back(io::hstack_images(panels));
+    rows.push_back(torch::full({8, rows.back().size(1), 3}, 255, torch::kUInt8));
+  }
+  rows.pop_back();
+  io::write_png(path.string(), torch::cat(rows, 0).contiguous());
+}
+
+// The points a sheet shows for a signed-distance grid: 2048 on its surface (grid_surface).
+torch::Tensor grid_sheet_points(const torch::Tensor& grid) { return diffusion::grid_surface_points(grid, 2048, 0); }
+
 // Voxel models: grid_NNNN.npy (the sampled truncated signed distance, [G,G,G] in [-1, 1]),
 // shape_NNNN_mesh.ply (its zero level set by marching cubes less the crossings between saturated cells, diffusion::grid_surface; dataset frame), samples.npz
 // {grids [K,G,G,G], labels}, samples.json. Written into `tmp`; returns the meshes made.
@@ -98,6 +131,9 @@ int64_t write_voxel_samples(const fs::path& tmp, const diffusion::PointModel& mo
     ++meshes;
   }
   io::write_npz((tmp / "samples.npz").string(), {{"grids", grids}, {"labels", samples.labels}});
+  std::vector<torch::Tensor> sheet;
+  for (int64_t i = 0; i < std::min<int64_t>(count, 16); ++i) sheet.push_back(grid_sheet_points(grids[i]));
+  write_shape_sheet(tmp / "samples.png", sheet);
   meta["representation"] = "voxels";
   meta["grid"] = g;
   meta["meshes"] = meshes;
@@ -145,6 +181,9 @@ int run_sparse_voxel_sample(const SampleCommandArgs& a, diffusion::PointModel& f
       io::write_mesh((tmp / ("shape_" + stem.str() + "_mesh.ply")).string(), mesh);
       ++meshes;
     }
+    std::vector<torch::Tensor> sheet;
+    for (int64_t i = 0; i < std::min<int64_t>(a.count, 16); ++i) sheet.push_back(grid_sheet_points(samples.grids[i]));
+    write_shape_sheet(tmp / "samples.png", sheet);
     io::write_npz((tmp / "samples.npz").string(), {{"grids", samples.grids},
                                                    {"coarse", samples.coarse},
                                                    {"labels", samples.labels},
@@ -307,6 +346,9 @@ int run_sample(const SampleCommandArgs& a) {
       if (!a.mesh.empty()) write_mesh_beside((tmp / name.str()).string(), cloud, a.mesh);
     }
     io::write_npz((tmp / "samples.npz").string(), {{"points", points}, {"labels", samples.labels}});
+    std::vector<torch::Tensor> sheet;
+    for (int64_t i = 0; i < std::min<int64_t>(a.count, 16); ++i) sheet.push_back(points[i]);
+    write_shape_sheet(tmp / "samples.png", sheet);
     if (samples.trajectory.defined()) {
       io::write_npz((tmp / "trajectory.npz").string(),
                     {{"x", model.to_dataset_frame(samples.trajectory).contiguous()},
@@ -348,7 +390,7 @@ void add_sample_command(CLI::App& app, Action& action) {
   cmd->add_option("--points", a->points, "Points per shape (default: the model's)");
   cmd->add_option("--device", a->device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--threads", a->threads, "CPU threads")->capture_default_str();
-  cmd->add_option("--out", a->out, "Output folder (shape_NNNN.ply, samples.npz, samples.json)")->required();
+  cmd->add_option("--out", a->out, "Output folder (shape_NNNN.ply, samples.npz, samples.json, samples.png: the first 16 shapes rendered)")->required();
   cmd->add_flag("--overwrite", a->overwrite, "Replace the output folder if it exists");
   cmd->add_flag("--view", a->view, "Watch shape 0 denoise in a window (needs a display); close it to finish");
   cmd->add_option("--view-screenshot", a->view_screenshot, "With --view: save the final window as PNG and close")

@@ -62,14 +62,17 @@ TEST_F(CliSample, WritesPlyNpzAndTrajectoryAndIsReproducible) {
   const auto again = root_ / "s2";
   r = run("sample" + args + (root_ / "run").string() + " --out " + again.string());
   ASSERT_EQ(r.code, 0) << r.out;
-  for (const char* f : {"shape_0001.ply", "samples.npz", "trajectory.npz"}) {
+  for (const char* f : {"shape_0001.ply", "samples.npz", "trajectory.npz", "samples.png"}) {
     EXPECT_EQ(bytes(out / f), bytes(again / f)) << f;
   }
+  // The sheet shows the three shapes side by side, 200x200 each with 8-pixel gaps.
+  EXPECT_EQ(shapediff::test::png_size(out / "samples.png"), (std::pair<int64_t, int64_t>{616, 200}));
   const auto other = root_ / "s3";
   r = run("sample --count 3 --class mug --guidance 2 --sampler ddim --steps 4 --seed 6 "
           "--threads 1 --model " + (root_ / "run").string() + " --out " + other.string());
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(bytes(out / "samples.npz"), bytes(other / "samples.npz"));
+  EXPECT_NE(bytes(out / "samples.png"), bytes(other / "samples.png"));
   // An existing non-empty folder is refused without --overwrite.
   r = run("sample --count 1 --steps 2 --model " + (root_ / "run").string() + " --out " + out.string());
   EXPECT_EQ(r.code, 2) << r.out;

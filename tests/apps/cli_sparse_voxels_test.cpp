@@ -51,6 +51,7 @@ TEST(CliSparseVoxels, TrainsBothStagesAndSamplesFineGridsAndMeshes) {
   // The grids hold a surface (untrained models sample noise on the band, which crosses zero).
   EXPECT_TRUE(fs::exists(samples / "shape_0000_mesh.ply"));
   EXPECT_TRUE(fs::exists(samples / "shape_0001_mesh.ply"));
+  EXPECT_EQ(shapediff::test::png_size(samples / "samples.png"), (std::pair<int64_t, int64_t>{408, 200}));
 
   // Bad input: one line, exit code 2, no output folder.
   const auto bad = scratch_path("sv_bad");

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -42,6 +43,18 @@ inline std::filesystem::path scratch_path(const std::string& name) {
            ("shapediff_cli_" + std::to_string(::getpid()) + "_" + name);
   std::filesystem::remove_all(p);
   return p;
+}
+
+// Width and height from a PNG's IHDR chunk ({0, 0} when the file is not a PNG).
+inline std::pair<int64_t, int64_t> png_size(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  unsigned char h[24] = {};
+  in.read(reinterpret_cast<char*>(h), 24);
+  if (in.gcount() != 24 || h[0] != 0x89 || h[1] != 'P' || h[2] != 'N' || h[3] != 'G') return {0, 0};
+  auto be = [&](int at) {
+    return (int64_t{h[at]} << 24) | (int64_t{h[at + 1]} << 16) | (int64_t{h[at + 2]} << 8) | int64_t{h[at + 3]};
+  };
+  return {be(16), be(20)};
 }
 
 inline std::string file_bytes(const std::filesystem::path& p) {

@@ -188,6 +188,7 @@ TEST_F(CliTrain, VoxelModelsTrainAndSampleGridsAndMeshes) {
   EXPECT_TRUE(fs::exists(samples / "grid_0000.npy"));
   EXPECT_TRUE(fs::exists(samples / "grid_0001.npy"));
   EXPECT_TRUE(fs::exists(samples / "samples.npz"));
+  EXPECT_EQ(shapediff::test::png_size(samples / "samples.png"), (std::pair<int64_t, int64_t>{408, 200}));
   std::ifstream meta(samples / "samples.json");
   const std::string text((std::istreambuf_iterator<char>(meta)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("\"representation\": \"voxels\""), std::string::npos) << text;
