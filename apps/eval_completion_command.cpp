@@ -225,12 +225,9 @@ int run_eval_completion(const EvalCompletionArgs& a) {
   if (!(a.strength > 0 && a.strength <= 1)) {
     throw std::invalid_argument("--strength = " + std::to_string(a.strength) + " (must be in (0, 1])");
   }
-  if (!a.save.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(a.save, ec);
-    if (ec || !std::filesystem::is_directory(a.save)) {
-      throw std::invalid_argument("--save " + a.save + ": cannot make that folder" + (ec ? " (" + ec.message() + ")" : ""));
-    }
+  // The --save folder is made when the first cloud is written, after every input is checked.
+  if (!a.save.empty() && std::filesystem::exists(a.save) && !std::filesystem::is_directory(a.save)) {
+    throw std::invalid_argument("--save " + a.save + ": exists and is not a folder");
   }
   const auto info = io::read_dataset_info(a.data);
   if (info.scans == 0) throw std::invalid_argument(a.data + ": the dataset has no virtual scans to complete");

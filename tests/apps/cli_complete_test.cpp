@@ -179,6 +179,11 @@ TEST_F(CliComplete, EvalCompletionScoresEveryMethodAndNamesBadInput) {
                  (root_ / "completion").string() + " --save " + (root_ / "a_file").string());
   EXPECT_EQ(bad.code, 2);
   EXPECT_NE(bad.out.find("--save"), std::string::npos) << bad.out;
+  // Bad input leaves no --save folder behind.
+  bad = run("eval-completion --data " + (root_ / "data").string() + " --model " + (root_ / "generation").string() +
+            " --save " + (root_ / "saved_bad").string());
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_FALSE(fs::exists(root_ / "saved_bad"));
   const double input_cd = j["results"]["input"]["all"]["cd"].get<double>();
   const double retrieval_cd = j["results"]["retrieval"]["all"]["cd"].get<double>();
   EXPECT_LT(retrieval_cd, 0.01 * input_cd) << r.out;
