@@ -6,7 +6,9 @@
 // (cells inside, mean value). A model that has learnt its data gets the signs right at low t
 // and samples grids whose statistics resemble the targets'.
 //
-//   ./voxel_denoise_probe MODEL DATASET [count=4] [threads=2] [steps=100] [sampler=ddpm]
+// With PNG, a picture: the targets' surfaces in the top row, the samples' below.
+//
+//   ./voxel_denoise_probe MODEL DATASET [count=4] [threads=2] [steps=100] [sampler=ddpm] [PNG]
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -15,6 +17,9 @@
 
 #include "diffusion/point_model.h"
 #include "diffusion/point_sampling.h"
+#include "diffusion/sparse_voxel_completion.h"
+#include "io/png.h"
+#include "io/point_render.h"
 #include "io/shape_dataset.h"
 #include "shapes/grid_spec.h"
 #include "shapes/oriented_points_sdf.h"
@@ -80,16 +85,39 @@ int main(int argc, char** argv) {
     std::printf("| %lld | %.3f | %.3f | %.4f | %.4f |\n", static_cast<long long>(t), agree, agree_in,
                 (pred - x0).pow(2).mean().item<double>(), (eps - noise).pow(2).mean().item<double>());
   }
+  // One sample per target, with that target's label when the model has classes.
   diffusion::PointSampleOptions o;
-  o.count = b;
-  o.batch_size = b;
+  o.count = 1;
   o.steps = argc > 5 ? std::atoll(argv[5]) : 100;
   if (argc > 6) o.sampler = diffusion::parse_sampler_kind(argv[6]);
   o.sampler_options.clip_sample = true;
-  if (model.config.num_classes > 0) o.label = records[0].label;
-  const auto s = diffusion::sample_grids(net, v.grid, model.config.num_classes, model.config.schedule, o).points;
-  std::printf("samples (%s %lld steps%s): inside cells %.1f a shape, mean value %.3f, saturated %.1f%%\n",
-              argc > 6 ? argv[6] : "ddpm", static_cast<long long>(o.steps), o.label ? ", label of the first shape" : "", (s < 0).sum().item<double>() / b, s.mean().item<double>(),
+  std::vector<torch::Tensor> drawn;
+  for (int64_t k = 0; k < b; ++k) {
+    if (model.config.num_classes > 0) o.label = records[static_cast<size_t>(k)].label;
+    o.seed = static_cast<uint64_t>(k);
+    drawn.push_back(diffusion::sample_grids(net, v.grid, model.config.num_classes, model.config.schedule, o).points);
+  }
+  const auto s = torch::cat(drawn);
+  std::printf("samples (%s %lld steps%s, one per target): inside cells %.1f a shape, mean value %.3f, saturated %.1f%%\n",
+              argc > 6 ? argv[6] : "ddpm", static_cast<long long>(o.steps), o.label ? ", each with its target's label" : "", (s < 0).sum().item<double>() / b, s.mean().item<double>(),
               100.0 * (s.abs() >= 0.99).to(torch::kFloat64).mean().item<double>());
+  if (argc > 7) {
+    io::RenderOptions ro;
+    ro.width = ro.height = 160;
+    ro.extent = 1.0;
+    ro.point_radius = 1.2;
+    std::vector<torch::Tensor> rows;
+    for (const auto* grids : {&x0, &s}) {
+      std::vector<torch::Tensor> panels;
+      for (int64_t k = 0; k < std::min<int64_t>(b, 8); ++k) {
+        const auto points = diffusion::grid_surface_points((*grids)[k][0], 2048, 0);
+        panels.push_back(points.size(0) > 0 ? io::render_points({{points, {0.2, 0.4, 0.8}}}, ro)
+                                            : torch::full({ro.height, ro.width, 3}, 255, torch::kUInt8));
+      }
+      rows.push_back(io::hstack_images(panels));
+    }
+    io::write_png(argv[7], torch::cat({rows[0], torch::full({8, rows[0].size(1), 3}, 255, torch::kUInt8), rows[1]}, 0));
+    std::printf("wrote %s (targets above, samples below)\n", argv[7]);
+  }
   return 0;
 }
