@@ -22,6 +22,7 @@
 #include <torch/torch.h>
 
 #include "apps/command.h"
+#include "apps/command_support.h"
 #include "apps/progress.h"
 #include "diffusion/point_completion.h"
 #include "diffusion/point_model.h"
@@ -62,6 +63,7 @@ struct EvalCompletionArgs {
   int64_t samples = 1;
   uint64_t seed = 0;
   int64_t threads = 2;
+  std::string device = "cpu";  // where the models run; scoring is on the CPU
   std::string json;
   std::string save;  // folder: every scored result as <save>/<method>/<shape id>.ply, and the truth and scan
 };
@@ -138,7 +140,8 @@ std::optional<VoxelPipeline> load_voxel_pipeline(const EvalCompletionArgs& a, co
     }
     return std::nullopt;
   }
-  auto model = diffusion::load_point_model(a.voxel_model);
+  const auto device = parse_cli_device(a.device);
+  auto model = diffusion::load_point_model(a.voxel_model, device);
   const auto representation = model.config.representation;
   if (representation != diffusion::Representation::Voxels &&
       representation != diffusion::Representation::SparseVoxels) {
@@ -163,7 +166,7 @@ std::optional<VoxelPipeline> load_voxel_pipeline(const EvalCompletionArgs& a, co
                                 ": a sparse-voxel model refines a voxel model's grids: give that model with "
                                 "--coarse-model");
   }
-  auto coarse = diffusion::load_point_model(a.coarse_model);
+  auto coarse = diffusion::load_point_model(a.coarse_model, device);
   diffusion::check_coarse_model(model.config, coarse.config, "--coarse-model " + a.coarse_model);
   return VoxelPipeline{std::move(model), std::move(coarse), {}};
 }
@@ -180,6 +183,7 @@ std::map<std::string, std::pair<torch::Tensor, double>> complete_scan_with_voxel
   o.label = label;
   if (label) o.guidance = a.guidance;
   o.seed = a.seed;
+  o.device = parse_cli_device(a.device);
   const auto t0 = std::chrono::steady_clock::now();
   auto since = [](std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -193,10 +197,10 @@ std::map<std::string, std::pair<torch::Tensor, double>> complete_scan_with_voxel
       if (!stage1 && 2 * done >= total) stage1 = since(t0);
     };
     const auto c = diffusion::complete_sparse_voxels(*v.fine, v.dense, scan, normals, o);
-    grids["sparse-voxels"] = {c.samples.grids, since(t0)};
-    grids["voxels"] = {c.samples.coarse, stage1.value_or(since(t0))};
+    grids["sparse-voxels"] = {c.samples.grids.cpu(), since(t0)};
+    grids["voxels"] = {c.samples.coarse.cpu(), stage1.value_or(since(t0))};
   } else {
-    grids["voxels"] = {diffusion::complete_voxels(v.dense, scan, normals, o).grids, since(t0)};
+    grids["voxels"] = {diffusion::complete_voxels(v.dense, scan, normals, o).grids.cpu(), since(t0)};
   }
   std::map<std::string, std::pair<torch::Tensor, double>> out;
   for (auto& [row, entry] : grids) {
@@ -236,9 +240,10 @@ int run_eval_completion(const EvalCompletionArgs& a) {
                                 std::to_string(info.scans) + " scans per shape)");
   }
 
+  const auto device = parse_cli_device(a.device);
   std::optional<diffusion::PointModel> gen, cond;
-  if (!a.model.empty()) gen = diffusion::load_point_model(a.model);
-  if (!a.completion_model.empty()) cond = diffusion::load_point_model(a.completion_model);
+  if (!a.model.empty()) gen = diffusion::load_point_model(a.model, device);
+  if (!a.completion_model.empty()) cond = diffusion::load_point_model(a.completion_model, device);
   auto voxels = load_voxel_pipeline(a, info);
   if (a.guidance != 1.0 && !a.category_known) {
     throw std::invalid_argument("--guidance = " + std::to_string(a.guidance) +
@@ -399,6 +404,7 @@ int run_eval_completion(const EvalCompletionArgs& a) {
       o.sampler = sampler;
       o.steps = a.steps;
       o.seed = a.seed;
+      o.device = device;
       o.label = model_label(model, category);
       if (o.label) o.guidance = a.guidance;
       o.strength = a.strength;
@@ -408,6 +414,7 @@ int run_eval_completion(const EvalCompletionArgs& a) {
       o.sampler_options.jump_n_sample = a.jump_n_sample;
       t0 = std::chrono::steady_clock::now();
       auto c = diffusion::complete_points(model, model.to_model_frame(scan), o);
+      c.points = c.points.cpu();
       const int64_t pick = diffusion::medoid_completion(c.points);
       seconds[m] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       score(m, category, model.to_dataset_frame(c.points[pick]), r.points, r.id);
@@ -440,7 +447,7 @@ int run_eval_completion(const EvalCompletionArgs& a) {
   md << "\n";
   nlohmann::json json = {{"data", a.data}, {"split", a.split}, {"retrieval_data", train_dir},
                          {"retrieval_split", a.train_split}, {"per_category", a.per_category},
-                         {"shapes", test.size()}, {"view", a.view}, {"category_known", a.category_known}, {"samples", a.samples}, {"sampler", a.sampler}, {"steps", a.steps},
+                         {"shapes", test.size()}, {"view", a.view}, {"category_known", a.category_known}, {"samples", a.samples}, {"device", a.device}, {"sampler", a.sampler}, {"steps", a.steps},
                          {"repaint_jump_length", a.jump_length}, {"strength", a.strength}, {"guidance", a.guidance}, {"repaint_jump_n_sample", a.jump_n_sample},
                          {"threshold", a.threshold}, {"frame", "dataset stored frame (" + shapes::to_string(info.normalization.kind) + ")"},
                          {"cd", "sum of the two directed mean squared distances"}, {"emd", "approximate auction, euclidean"}};
@@ -537,6 +544,8 @@ void add_eval_completion_command(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_option("--seed", a->seed, "Seed")->capture_default_str();
   cmd->add_option("--threads", a->threads, "CPU threads")->capture_default_str();
+  cmd->add_option("--device", a->device, "Where the models run: cpu or cuda (scores are computed on the CPU)")
+      ->capture_default_str();
   cmd->add_option("--json", a->json,
                   "Also write the numbers as JSON, with every shape's own scores (shapes_scored) and CD's two "
                   "directed terms (accuracy: result -> truth, completeness: truth -> result)");

@@ -158,6 +158,13 @@ if [[ -f /tmp/voxels-model.pt ]]; then
     timeout 90 "$cli" sample --model /tmp/sparse-model.pt --coarse-model /tmp/voxels-model.pt --count 4 \
       --class chair --device cuda --out "$out/sparse_samples" >"$out/sample_sparse.log" 2>&1
     log "sparse-voxel samples rc=$? $(tail -1 "$out/sample_sparse.log")"
+    # Issue 8's comparison, scored on the device: the two-stage completion of 12 test scans beside
+    # the point model (the one just trained when there is one, else the shipped one).
+    cm=/tmp/completion-model.pt; [[ -f $cm ]] || cm=models/completion-procedural-small.pt
+    timeout 150 "$cli" eval-completion --data "$data" --per-category 2 --category-known --device cuda \
+      --threads 4 --completion-model "$cm" --strategies conditional --voxel-model /tmp/sparse-model.pt \
+      --coarse-model /tmp/voxels-model.pt --json "$out/eval_voxels.json" >"$out/eval_voxels.log" 2>&1
+    log "voxel completion eval rc=$? $(grep -E '^\| (retrieval|conditional|sparse-voxels|voxels) ' "$out/eval_voxels.log" | cut -d'|' -f2,3 | tr '\n' ' ')"
   fi
 fi
 
@@ -196,6 +203,7 @@ for t in "${test_suites[@]}"; do
   grep -E '^\[  FAILED  \]' "$out/tests_$t.log" 2>/dev/null | head -5
 done
 echo "== training:"; for r in "${runs[@]}"; do echo "$r: $(tail -1 "$out/train_$r.log" 2>/dev/null)"; done
+[[ -f $out/eval_voxels.log ]] && { echo "== voxel completion (CD all = last CD column):"; grep -E '^\| (input|retrieval|conditional|sparse-voxels|voxels) ' "$out/eval_voxels.log" | awk -F'|' '{print $2, $(NF-3)}'; }
 echo "== sparse conv cuda:"; grep -E '/cuda' "$out/sparse_conv_cuda.log" 2>/dev/null | cut -c1-150 | head -24
 echo "== nccl: $(grep -m1 -oE 'NCCL data parallel [a-z]+.*' "$out/configure.log")"; tail -8 "$out/nccl_cuda.log" 2>/dev/null
 echo "== pvcnn cuda:"; grep -E '^(BM|pvd|small|tiny|[a-z_/]+ +[0-9])' "$out/pvcnn_bench_cuda.log" 2>/dev/null | head -8

@@ -179,6 +179,10 @@ TEST_F(CliComplete, EvalCompletionScoresEveryMethodAndNamesBadInput) {
                  (root_ / "completion").string() + " --save " + (root_ / "a_file").string());
   EXPECT_EQ(bad.code, 2);
   EXPECT_NE(bad.out.find("--save"), std::string::npos) << bad.out;
+  bad = run("eval-completion --data " + scanned + " --split train --completion-model " +
+            (root_ / "completion").string() + " --device tpu");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.out.find("tpu"), std::string::npos) << bad.out;
   // Bad input leaves no --save folder behind.
   bad = run("eval-completion --data " + (root_ / "data").string() + " --model " + (root_ / "generation").string() +
             " --save " + (root_ / "saved_bad").string());
