@@ -3,7 +3,9 @@
 // them, and with --trajectory a trajectory.npz for the viewer.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
@@ -82,14 +84,18 @@ diffusion::PointSamples sample_with_view(diffusion::PointModel& model, diffusion
 }
 
 // samples.png: the first (up to 16) shapes as rendered points, four to a row, each panel
-// 200x200 from the same camera, with the whole [-1, 1]^3 of the stored frame in view so that
-// sizes compare. A shape without points leaves its panel blank.
+// 200x200 from the same camera and at the same scale (the ball around the origin that holds
+// every shown point), so that sizes compare. A shape without points leaves its panel blank.
 void write_shape_sheet(const fs::path& path, const std::vector<torch::Tensor>& clouds) {
   if (clouds.empty()) return;
   io::RenderOptions ro;
   ro.width = ro.height = 200;
-  ro.extent = 1.0;
   ro.point_radius = 1.3;
+  double radius = 0;
+  for (const auto& c : clouds) {
+    if (c.defined() && c.size(0) > 0) radius = std::max(radius, c.norm(2, 1).max().item<double>());
+  }
+  ro.extent = radius > 0 && std::isfinite(radius) ? radius : 1.0;
   const size_t shown = std::min<size_t>(clouds.size(), 16), columns = std::min<size_t>(shown, 4);
   std::vector<torch::Tensor> rows;
   for (size_t r = 0; r * columns < shown; ++r) {
