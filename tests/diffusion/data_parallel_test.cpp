@@ -119,8 +119,10 @@ TEST(DataParallel, CollectivesMatchAPlainReference) {
     env.world_size = kRanks;
     env.master_port = port;
     DataParallel dp(env, options);
-    torch::manual_seed(100 + rank);
-    params[rank] = {torch::randn({5, 3}), torch::randn({7}), torch::randn({2, 2}, torch::kFloat64)};
+    // A generator of the rank's own: the ranks are threads here, and torch::manual_seed would
+    // reseed the one global generator under the others' draws.
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(100 + rank);
+    params[rank] = {torch::randn({5, 3}, gen), torch::randn({7}, gen), torch::randn({2, 2}, gen, torch::kFloat64)};
     for (auto& p : params[rank]) {
       p.set_requires_grad(true);
       p.mutable_grad() = torch::randn_like(p) * static_cast<double>(rank + 1);
@@ -144,9 +146,9 @@ TEST(DataParallel, CollectivesMatchAPlainReference) {
   for (auto& t : threads) t.join();
   for (int r = 0; r < kRanks; ++r) ASSERT_EQ(errors[r], "") << "rank " << r;
 
-  torch::manual_seed(100);
-  const std::vector<torch::Tensor> rank0 = {torch::randn({5, 3}), torch::randn({7}),
-                                            torch::randn({2, 2}, torch::kFloat64)};
+  auto gen0 = at::make_generator<at::CPUGeneratorImpl>(100);
+  const std::vector<torch::Tensor> rank0 = {torch::randn({5, 3}, gen0), torch::randn({7}, gen0),
+                                            torch::randn({2, 2}, gen0, torch::kFloat64)};
   for (int r = 0; r < kRanks; ++r) {
     EXPECT_DOUBLE_EQ(means[r], 2.0);  // (0 + 2 + 4) / 3
     for (size_t i = 0; i < rank0.size(); ++i) {
