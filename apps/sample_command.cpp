@@ -119,8 +119,9 @@ void write_shape_sheet(const fs::path& path, const std::vector<torch::Tensor>& c
 torch::Tensor grid_sheet_points(const torch::Tensor& grid) { return diffusion::grid_surface_points(grid, 2048, 0); }
 
 // Voxel models: grid_NNNN.npy (the sampled truncated signed distance, [G,G,G] in [-1, 1]),
-// shape_NNNN_mesh.ply (its zero level set by marching cubes less the crossings between saturated cells, diffusion::grid_surface; dataset frame), samples.npz
-// {grids [K,G,G,G], labels}, samples.json. Written into `tmp`; returns the meshes made.
+// shape_NNNN_mesh.ply (its zero level set by marching cubes, less the crossings between
+// saturated cells: diffusion::grid_surface; dataset frame), samples.npz {grids [K,G,G,G],
+// labels}, samples.json, samples.png. Written into `tmp`; returns the meshes made.
 int64_t write_voxel_samples(const fs::path& tmp, const diffusion::PointModel& model,
                             const diffusion::PointSamples& samples, int64_t count, nlohmann::json& meta) {
   const int64_t g = model.config.voxels.grid;
