@@ -2,13 +2,14 @@
 // or a mesh sampled to points) is cleaned (NaN points and statistical outliers dropped), brought
 // into the model's frame (up axis, centre, scale), completed, and mapped back into the scan's own
 // coordinates, so the output overlays the input. Sparse-voxel models (with --coarse-model, their
-// stage 1) complete the scan as grids: run_sparse_voxel_complete.
+// stage 1) and voxel models alone complete the scan as grids: run_voxel_complete.
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -110,19 +111,29 @@ std::string numbered(const std::string& stem, int64_t i, int64_t count, const st
 // estimated from their neighbours, fix the cells near them on both grids. Writes input.ply (the
 // cleaned scan), grid_NN.npy (fine [R,R,R]), coarse_NN.npy ([Gc,Gc,Gc]), completion_NN_mesh.ply
 // (marching cubes of the fine grid, in the scan's coordinates), completions.npz and
-// completion.json.
-int run_sparse_voxel_complete(const CompleteArgs& a, diffusion::PointModel& fine, torch::Device device,
-                              const shapes::ScanPrepOptions& scan_options) {
-  if (a.coarse_model.empty()) {
+// completion.json. A voxel model alone (`fine` of representation voxels, no --coarse-model) runs
+// that pipeline's stage 1 (complete_voxels): grid_NN.npy is its [G,G,G] grid, and there is no
+// coarse_NN.npy.
+int run_voxel_complete(const CompleteArgs& a, diffusion::PointModel& fine, torch::Device device,
+                       const shapes::ScanPrepOptions& scan_options) {
+  const bool dense = fine.config.representation == diffusion::Representation::Voxels;
+  const char* kind = dense ? "voxel" : "sparse-voxel";
+  if (dense && !a.coarse_model.empty()) {
+    throw std::invalid_argument("--coarse-model applies to sparse_voxels models; " + a.model + " is a model of voxels");
+  }
+  if (!dense && a.coarse_model.empty()) {
     throw std::invalid_argument(a.model + ": a sparse-voxel model refines a voxel model's grids: give that model "
                                 "with --coarse-model");
   }
   for (const auto& [given, what] : {std::pair<bool, const char*>{a.view, "--view"}, {!a.mesh.empty(), "--mesh"},
                                     {a.trajectory > 0, "--trajectory"}, {a.known_points > 0, "--known-points"}}) {
-    if (given) throw std::invalid_argument(std::string(what) + " does not apply to a sparse-voxel model");
+    if (given) throw std::invalid_argument(std::string(what) + " does not apply to a " + kind + " model");
   }
-  auto coarse = diffusion::load_point_model(a.coarse_model, device);
-  diffusion::check_coarse_model(fine.config, coarse.config, a.coarse_model);
+  std::optional<diffusion::PointModel> coarse;
+  if (!dense) {
+    coarse = diffusion::load_point_model(a.coarse_model, device);
+    diffusion::check_coarse_model(fine.config, coarse->config, a.coarse_model);
+  }
   diffusion::SparseVoxelCompletionOptions o;
   o.count = a.samples;
   if (!a.strategy.empty()) o.strategy = diffusion::parse_completion_strategy(a.strategy);
@@ -149,10 +160,18 @@ int run_sparse_voxel_complete(const CompleteArgs& a, diffusion::PointModel& fine
   };
   const auto start = std::chrono::steady_clock::now();
   // Voxel grids span the dataset frame's [-1, 1]^3, where prepare_scan leaves the points.
-  const auto result = diffusion::complete_sparse_voxels(fine, coarse, prepared.points, normals, o);
+  diffusion::SparseVoxelCompletion result;
+  if (dense) {
+    auto v = diffusion::complete_voxels(fine, prepared.points, normals, o);
+    result.samples.grids = v.grids;
+    result.coarse_known = v.known;
+    result.coarse_mask = v.mask;
+  } else {
+    result = diffusion::complete_sparse_voxels(fine, *coarse, prepared.points, normals, o);
+  }
   if (progress) progress->finish();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const int64_t r = fine.config.sparse_voxels.grid;
+  const int64_t r = dense ? fine.config.voxels.grid : fine.config.sparse_voxels.grid;
   int64_t meshes = 0;
   write_folder_atomically(a.out, [&](const fs::path& tmp) {
     shapes::PointCloud input_cloud;
@@ -161,12 +180,53 @@ int run_sparse_voxel_complete(const CompleteArgs& a, diffusion::PointModel& fine
     for (int64_t i = 0; i < a.samples; ++i) {
       const auto grid = result.samples.grids[i].contiguous();
       io::write_npy((tmp / numbered("grid_", i, a.samples, ".npy")).string(), grid);
-      io::write_npy((tmp / numbered("coarse_", i, a.samples, ".npy")).string(), result.samples.coarse[i].contiguous());
+      if (!dense) {
+        io::write_npy((tmp / numbered("coarse_", i, a.samples, ".npy")).string(), result.samples.coarse[i].contiguous());
+      }
       auto mesh = diffusion::grid_surface(grid);
       if (mesh.faces.size(0) == 0) continue;  // no zero crossing: nothing to mesh
       mesh.vertices = prepared.frame.to_scan(mesh.vertices).contiguous();
       io::write_mesh((tmp / numbered("completion_", i, a.samples, "_mesh.ply")).string(), mesh);
       ++meshes;
+    }
+    // Before / after as for point models: the scan alone, then the scan (red) on the first
+    // completion's surface (blue), in the grid's frame.
+    {
+      io::RenderOptions ro;
+      ro.extent = 1.05;
+      const auto surface = diffusion::grid_surface_points(result.samples.grids[0], 4096, a.seed);
+      const auto before = io::render_points({{prepared.points, {0.85, 0.25, 0.2}}}, ro);
+      std::vector<io::RenderedCloud> after_clouds;
+      if (surface.size(0) > 0) after_clouds.push_back({surface, {0.2, 0.4, 0.8}});
+      after_clouds.push_back({prepared.points, {0.85, 0.25, 0.2}});
+      io::write_png((tmp / "before_after.png").string(), io::hstack_images({before, io::render_points(after_clouds, ro)}));
+    }
+    auto ints = [](const torch::Tensor& t) {
+      return std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
+    };
+    if (dense) {
+      io::write_npz((tmp / "completions.npz").string(),
+                    {{"grids", result.samples.grids},
+                     {"known", result.coarse_known},
+                     {"mask", result.coarse_mask.to(torch::kUInt8)}});
+      const nlohmann::json meta = {{"model", a.model},
+                                   {"representation", "voxels"},
+                                   {"input", a.input},
+                                   {"input_points", scan.cloud.size()},
+                                   {"scan_points", prepared.points.size(0)},
+                                   {"outliers_dropped", prepared.outliers},
+                                   {"strategy", diffusion::to_string(o.strategy)},
+                                   {"sampler", diffusion::to_string(o.sampler)},
+                                   {"steps", a.steps},
+                                   {"samples", a.samples},
+                                   {"seed", a.seed},
+                                   {"up", a.up},
+                                   {"grid", r},
+                                   {"known_cells", result.coarse_mask.sum().item<int64_t>()},
+                                   {"meshes", meshes},
+                                   {"seconds", seconds}};
+      io::write_json((tmp / "completion.json").string(), meta);
+      return;
     }
     io::write_npz((tmp / "completions.npz").string(),
                   {{"grids", result.samples.grids},
@@ -176,9 +236,6 @@ int run_sparse_voxel_complete(const CompleteArgs& a, diffusion::PointModel& fine
                    {"coarse_mask", result.coarse_mask.to(torch::kUInt8)},
                    {"fine_known", result.fine_known},
                    {"fine_mask", result.fine_mask.to(torch::kUInt8)}});
-    auto ints = [](const torch::Tensor& t) {
-      return std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
-    };
     const nlohmann::json meta = {{"model", a.model},
                                  {"coarse_model", a.coarse_model},
                                  {"representation", "sparse_voxels"},
@@ -202,6 +259,12 @@ int run_sparse_voxel_complete(const CompleteArgs& a, diffusion::PointModel& fine
                                  {"seconds", seconds}};
     io::write_json((tmp / "completion.json").string(), meta);
   });
+  if (dense) {
+    std::cout << "completed " << a.input << " " << a.samples << " time(s) as " << r << "^3 grids ("
+              << result.coarse_mask.sum().item<int64_t>() << " cells known, " << std::fixed << std::setprecision(1)
+              << seconds << " s), " << meshes << " meshes -> " << a.out << "\n";
+    return 0;
+  }
   std::cout << "completed " << a.input << " " << a.samples << " time(s) as " << r << "^3 grids (from "
             << fine.config.sparse_voxels.coarse_grid << "^3; " << result.coarse_mask.sum().item<int64_t>()
             << " coarse and " << result.fine_mask.sum().item<int64_t>() << " fine cells known, " << std::fixed
@@ -227,8 +290,9 @@ int run_complete(const CompleteArgs& a) {
   check_output_folder(a.out, a.overwrite);
   if (a.view) check_live_view_display();
   auto model = diffusion::load_point_model(a.model, device);
-  if (model.config.representation == diffusion::Representation::SparseVoxels) {
-    return run_sparse_voxel_complete(a, model, device, scan_options);
+  if (model.config.representation == diffusion::Representation::SparseVoxels ||
+      model.config.representation == diffusion::Representation::Voxels) {
+    return run_voxel_complete(a, model, device, scan_options);
   }
   if (!a.coarse_model.empty()) {
     throw std::invalid_argument("--coarse-model applies to sparse_voxels models; " + a.model + " is a model of " +
@@ -352,7 +416,7 @@ int run_complete(const CompleteArgs& a) {
 
 void add_complete_command(CLI::App& app, Action& action) {
   auto a = std::make_shared<CompleteArgs>();
-  auto* cmd = app.add_subcommand("complete", "Complete a partial scan (point cloud or mesh) with a point model");
+  auto* cmd = app.add_subcommand("complete", "Complete a partial scan (point cloud or mesh) with a point or voxel model");
   cmd->footer(
       "Writes to --out: input.ply (the cleaned scan), completion_NN.ply (in the scan's coordinates;\n"
       "the first known_points points are the scan's, resampled), completions.npz, completion.json,\n"
@@ -360,7 +424,8 @@ void add_complete_command(CLI::App& app, Action& action) {
       "Strategies: conditional (completion models, the default for them); replacement (default for\n"
       "generation models), repaint (ddpm/ddim only), sdedit (--strength).\n"
       "Sparse-voxel models (with --coarse-model) complete as grids, replacement only: grid_NN.npy,\n"
-      "coarse_NN.npy, completion_NN_mesh.ply, completions.npz and completion.json.");
+      "coarse_NN.npy, completion_NN_mesh.ply, completions.npz, completion.json, before_after.png. A voxel model\n"
+      "alone completes as its grids the same way (that pipeline's stage 1), without coarse_NN.npy.");
   cmd->add_option("--model", a->model, "Model file (.pt), checkpoint, or training run folder")->required();
   cmd->add_option("--input", a->input, "Scan: .ply .off .obj .stl .xyz .pcd (meshes are sampled to points)")->required();
   cmd->add_option("--out", a->out, "Output folder")->required();

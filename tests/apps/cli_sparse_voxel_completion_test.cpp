@@ -45,7 +45,7 @@ TEST(CliSparseVoxelCompletion, CompletesAScanIntoGridsAndMeshesAndRefusesBadInpu
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("2 time(s) as 32^3 grids (from 16^3;"), std::string::npos) << r.out;
   for (const char* name : {"input.ply", "grid_00.npy", "grid_01.npy", "coarse_00.npy", "coarse_01.npy",
-                           "completions.npz", "completion.json", "completion_00_mesh.ply"}) {
+                           "completions.npz", "completion.json", "completion_00_mesh.ply", "before_after.png"}) {
     EXPECT_TRUE(fs::exists(out / name)) << name;
   }
   const auto meta = file_bytes(out / "completion.json");
@@ -72,6 +72,29 @@ TEST(CliSparseVoxelCompletion, CompletesAScanIntoGridsAndMeshesAndRefusesBadInpu
                      scan.string() + " --strategy repaint",
                  "strategy repaint: sparse-voxel completion supports replacement only");
   one_line_error("complete --model " + fine.string() + " --input " + scan.string(), "give that model with --coarse-model");
+
+  // The voxel model alone runs stage 1: 16^3 grids, no coarse files; the same seed gives the
+  // stage-1 grids of the two-stage run above.
+  const auto alone = scratch_path("svc_alone");
+  r = run_cli("complete --model " + coarse.string() + " --input " + scan.string() +
+              " --samples 2 --steps 2 --class chair --threads 2 --out " + alone.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("2 time(s) as 16^3 grids ("), std::string::npos) << r.out;
+  for (const char* name : {"input.ply", "grid_00.npy", "grid_01.npy", "completions.npz", "completion.json",
+                           "before_after.png"}) {
+    EXPECT_TRUE(fs::exists(alone / name)) << name;
+  }
+  EXPECT_FALSE(fs::exists(alone / "coarse_00.npy"));
+  EXPECT_EQ(file_bytes(alone / "grid_00.npy"), file_bytes(out / "coarse_00.npy"));
+  EXPECT_EQ(file_bytes(alone / "grid_01.npy"), file_bytes(out / "coarse_01.npy"));
+  const auto alone_meta = file_bytes(alone / "completion.json");
+  EXPECT_NE(alone_meta.find("\"representation\": \"voxels\""), std::string::npos) << alone_meta;
+  EXPECT_NE(alone_meta.find("\"known_cells\""), std::string::npos) << alone_meta;
+  one_line_error("complete --model " + coarse.string() + " --coarse-model " + coarse.string() + " --input " +
+                     scan.string(),
+                 "--coarse-model applies to sparse_voxels models");
+  one_line_error("complete --model " + coarse.string() + " --input " + scan.string() + " --mesh poisson",
+                 "--mesh does not apply to a voxel model");
 }
 
 }  // namespace
