@@ -204,59 +204,44 @@ int run_voxel_complete(const CompleteArgs& a, diffusion::PointModel& fine, torch
     auto ints = [](const torch::Tensor& t) {
       return std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
     };
+    // What both kinds record; each adds its own grids' fields.
+    nlohmann::json meta = {{"model", a.model},
+                           {"representation", dense ? "voxels" : "sparse_voxels"},
+                           {"input", a.input},
+                           {"input_points", scan.cloud.size()},
+                           {"scan_points", prepared.points.size(0)},
+                           {"outliers_dropped", prepared.outliers},
+                           {"strategy", diffusion::to_string(o.strategy)},
+                           {"sampler", diffusion::to_string(o.sampler)},
+                           {"steps", a.steps},
+                           {"samples", a.samples},
+                           {"seed", a.seed},
+                           {"up", a.up},
+                           {"grid", r},
+                           {"meshes", meshes},
+                           {"seconds", seconds}};
     if (dense) {
       io::write_npz((tmp / "completions.npz").string(),
                     {{"grids", result.samples.grids},
                      {"known", result.coarse_known},
                      {"mask", result.coarse_mask.to(torch::kUInt8)}});
-      const nlohmann::json meta = {{"model", a.model},
-                                   {"representation", "voxels"},
-                                   {"input", a.input},
-                                   {"input_points", scan.cloud.size()},
-                                   {"scan_points", prepared.points.size(0)},
-                                   {"outliers_dropped", prepared.outliers},
-                                   {"strategy", diffusion::to_string(o.strategy)},
-                                   {"sampler", diffusion::to_string(o.sampler)},
-                                   {"steps", a.steps},
-                                   {"samples", a.samples},
-                                   {"seed", a.seed},
-                                   {"up", a.up},
-                                   {"grid", r},
-                                   {"known_cells", result.coarse_mask.sum().item<int64_t>()},
-                                   {"meshes", meshes},
-                                   {"seconds", seconds}};
-      io::write_json((tmp / "completion.json").string(), meta);
-      return;
+      meta["known_cells"] = result.coarse_mask.sum().item<int64_t>();
+    } else {
+      io::write_npz((tmp / "completions.npz").string(),
+                    {{"grids", result.samples.grids},
+                     {"coarse", result.samples.coarse},
+                     {"band_cells", result.samples.band_cells},
+                     {"coarse_known", result.coarse_known},
+                     {"coarse_mask", result.coarse_mask.to(torch::kUInt8)},
+                     {"fine_known", result.fine_known},
+                     {"fine_mask", result.fine_mask.to(torch::kUInt8)}});
+      meta["coarse_model"] = a.coarse_model;
+      meta["coarse_grid"] = fine.config.sparse_voxels.coarse_grid;
+      meta["known_coarse_cells"] = result.coarse_mask.sum().item<int64_t>();
+      meta["known_fine_cells"] = result.fine_mask.sum().item<int64_t>();
+      meta["band_cells"] = ints(result.samples.band_cells);
+      meta["band_known_cells"] = ints(result.band_known);
     }
-    io::write_npz((tmp / "completions.npz").string(),
-                  {{"grids", result.samples.grids},
-                   {"coarse", result.samples.coarse},
-                   {"band_cells", result.samples.band_cells},
-                   {"coarse_known", result.coarse_known},
-                   {"coarse_mask", result.coarse_mask.to(torch::kUInt8)},
-                   {"fine_known", result.fine_known},
-                   {"fine_mask", result.fine_mask.to(torch::kUInt8)}});
-    const nlohmann::json meta = {{"model", a.model},
-                                 {"coarse_model", a.coarse_model},
-                                 {"representation", "sparse_voxels"},
-                                 {"input", a.input},
-                                 {"input_points", scan.cloud.size()},
-                                 {"scan_points", prepared.points.size(0)},
-                                 {"outliers_dropped", prepared.outliers},
-                                 {"strategy", diffusion::to_string(o.strategy)},
-                                 {"sampler", diffusion::to_string(o.sampler)},
-                                 {"steps", a.steps},
-                                 {"samples", a.samples},
-                                 {"seed", a.seed},
-                                 {"up", a.up},
-                                 {"grid", r},
-                                 {"coarse_grid", fine.config.sparse_voxels.coarse_grid},
-                                 {"known_coarse_cells", result.coarse_mask.sum().item<int64_t>()},
-                                 {"known_fine_cells", result.fine_mask.sum().item<int64_t>()},
-                                 {"band_cells", ints(result.samples.band_cells)},
-                                 {"band_known_cells", ints(result.band_known)},
-                                 {"meshes", meshes},
-                                 {"seconds", seconds}};
     io::write_json((tmp / "completion.json").string(), meta);
   });
   if (dense) {
